@@ -1,0 +1,97 @@
+// Engine: the store's whole behaviour, with no D-Bus in it. The D-Bus
+// adaptor (daemon/dbus/) parses arguments, identifies the caller and calls
+// these methods; another transport could call them the same way.
+//
+// Thread-safe. Store may run for as long as its source takes and is meant to
+// be called on a worker thread; everything else returns quickly.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/engine/blob_store.h"
+#include "daemon/engine/catalog.h"
+#include "daemon/engine/env.h"
+#include "daemon/engine/principal.h"
+#include "daemon/engine/status.h"
+
+namespace costore {
+
+// Something the user's views should refresh for (Manager1.Changed).
+struct ChangeEvent {
+  std::string what;    // "stored", "deleted", "granted", "revoked"
+  std::string digest;  // "sha256:..." or "*"
+};
+
+struct EngineOptions {
+  std::string root;  // the store directory
+  Env* env = Env::Default();
+  int max_concurrent_stores = 16;  // further stores get Busy
+  int idle_timeout_ms = 120'000;   // a source silent this long is abandoned
+  // Called after each change is committed, on the thread that made it, with
+  // no engine lock held.
+  std::function<void(const ChangeEvent&)> on_change;
+};
+
+struct StoreRequest {
+  std::string digest;  // as received; validated by the engine
+  int source_fd = -1;  // borrowed
+  std::optional<uint64_t> size;
+  std::string name;
+};
+
+// What Store and Open report about a file.
+struct FileInfo {
+  Digest digest;
+  uint64_t size = 0;
+  std::string name;
+  int64_t first_stored_us = 0;
+};
+
+class Engine {
+ public:
+  static Status Open(const EngineOptions& options, std::unique_ptr<Engine>* out);
+  ~Engine();
+
+  // --- Store1 -----------------------------------------------------------
+  Status Store(const Principal& who, const StoreRequest& request, FileInfo* info);
+  // On OK, *fd is a read-only descriptor owned by the caller.
+  Status OpenFile(const Principal& who, const std::string& digest, int* fd, FileInfo* info);
+
+  // --- Manager1 ---------------------------------------------------------
+  Status List(std::vector<FileRecord>* files);
+  Status Stat(const std::string& digest, FileRecord* file);
+  Status Delete(const std::string& digest);
+  Status Grant(const Principal& who, const std::string& digest);
+  Status Revoke(const Principal& who, const std::string& digest);
+  Status ListGrants(const std::string& digest_filter, std::vector<GrantRecord>* grants);
+  Status Usage(const std::string& digest, std::vector<UsageRecord>* usage);
+
+  // Makes stores in flight stop with Cancelled (used at shutdown).
+  void CancelAll();
+
+  const std::string& root() const { return options_.root; }
+
+ private:
+  Engine(const EngineOptions& options, std::unique_ptr<Catalog> catalog);
+  Status RemoveOrphans();
+  std::mutex& LockFor(const Digest& digest);
+  void Publish(ChangeEvent event);
+
+  EngineOptions options_;
+  BlobStore blobs_;
+  std::unique_ptr<Catalog> catalog_;
+  std::atomic<bool> cancelled_{false};
+  std::atomic<int> stores_in_flight_{0};
+  // Commit and delete of the same digest are serialised by one of these.
+  std::mutex digest_locks_[64];
+};
+
+}  // namespace costore
