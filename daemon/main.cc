@@ -1,1 +1,119 @@
-int main() { return 0; }  // placeholder
+// costored: the per-user costore daemon on the D-Bus session bus.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "costore-ipc/names.h"
+#include "daemon/dbus/event_loop.h"
+#include "daemon/dbus/service.h"
+#include "daemon/engine/engine.h"
+#include "daemon/log.h"
+
+namespace {
+
+std::string DefaultStoreDir() {
+  const char* data_home = std::getenv("XDG_DATA_HOME");
+  if (data_home && *data_home == '/') return std::string(data_home) + "/costore";
+  const char* home = std::getenv("HOME");
+  if (home && *home == '/') return std::string(home) + "/.local/share/costore";
+  return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"costored: the costore daemon. Owns the per-user store of model files and serves\n"
+               "io.github.costore on the D-Bus session bus. Usually started by D-Bus activation."};
+  std::string store_dir = DefaultStoreDir();
+  int idle_timeout_s = 120;
+  int max_stores = 16;
+  bool verbose = false;
+  app.add_option("--store", store_dir, "Store directory (default: $XDG_DATA_HOME/costore)");
+  app.add_option("--idle-timeout", idle_timeout_s, "Abandon a store whose source is silent this long (seconds)")
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--max-stores", max_stores, "Stores in flight at once; more get Busy")
+      ->check(CLI::Range(1, 1024));
+  app.add_flag("-v,--verbose", verbose, "Log every store and open");
+  app.set_version_flag("--version", std::string("costored ") + COSTORE_VERSION);
+  CLI11_PARSE(app, argc, argv);
+  costore::SetLogVerbose(verbose);
+
+  if (store_dir.empty()) {
+    costore::LogError("no store directory: set --store, XDG_DATA_HOME or HOME");
+    return 2;
+  }
+
+  // Termination signals are taken by the event loop's signalfd; block them
+  // before any thread starts so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A client that closes its end of a pipe must not kill the daemon.
+  signal(SIGPIPE, SIG_IGN);
+  umask(077);
+
+  try {
+    auto connection = sdbus::createSessionBusConnection();
+    costore::EventLoop loop(*connection);
+
+    std::unique_ptr<costore::Engine> engine;
+    std::unique_ptr<costore::Service> service;
+    costore::EngineOptions options;
+    options.root = store_dir;
+    options.idle_timeout_ms = idle_timeout_s * 1000;
+    options.max_concurrent_stores = max_stores;
+    // Changes happen on worker threads; the signal is sent from the loop.
+    options.on_change = [&loop, &service](const costore::ChangeEvent& event) {
+      loop.Post([&service, event] {
+        if (service) service->EmitChanged(event);
+      });
+    };
+    costore::Status s = costore::Engine::Open(options, &engine);
+    if (!s.ok()) {
+      costore::LogError("cannot open the store at " + store_dir + ": " + s.ToString());
+      return 1;
+    }
+    service = std::make_unique<costore::Service>(*connection, *engine, loop);
+
+    // The objects exist before the name is taken, so a caller that activated
+    // us is served as soon as it sees the name.
+    try {
+      connection->requestName(costore::ipc::kBusName);
+    } catch (const sdbus::Error& e) {
+      costore::LogError(std::string("cannot own ") + costore::ipc::kBusName +
+                        " (is another costored running?): " + e.getMessage());
+      return 1;
+    }
+    costore::LogInfo("serving " + std::string(costore::ipc::kBusName) + " with the store at " + store_dir);
+
+    loop.Run([&](int signo) {
+      costore::LogInfo(std::string("received ") + strsignal(signo) + "; finishing transfers in flight");
+      engine->CancelAll();
+      // Let cancelled stores post their replies, then stop.
+      std::thread([&] {
+        service->WaitForWorkers(10'000);
+        loop.Quit();
+      }).detach();
+    });
+    connection->releaseName(costore::ipc::kBusName);
+    costore::LogInfo("stopped");
+    // Workers that did not finish in time still hold the engine: leave
+    // without running destructors under them.
+    std::fflush(nullptr);
+    _exit(0);
+  } catch (const sdbus::Error& e) {
+    costore::LogError("D-Bus: " + e.getName() + ": " + e.getMessage());
+    return 1;
+  } catch (const std::exception& e) {
+    costore::LogError(e.what());
+    return 1;
+  }
+}

@@ -1,1 +1,298 @@
-// placeholder: being written
+#include "daemon/dbus/service.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "costore-ipc/Manager1_adaptor.h"
+#include "costore-ipc/Store1_adaptor.h"
+#include "costore-ipc/names.h"
+#include "daemon/engine/quote.h"
+#include "daemon/log.h"
+
+namespace costore {
+namespace {
+
+using Dict = std::map<std::string, sdbus::Variant>;
+
+// Reads option `key` of type T; absent leaves *out untouched.
+template <typename T>
+Status GetOption(const Dict& options, const std::string& key, const char* type_name, T* out) {
+  auto it = options.find(key);
+  if (it == options.end()) return Status::OK();
+  if (!it->second.containsValueOfType<T>()) {
+    return Status::InvalidArgument("option \"" + key + "\" must be of D-Bus type " + type_name +
+                                   ", not " + it->second.peekValueType());
+  }
+  *out = it->second.get<T>();
+  return Status::OK();
+}
+
+Dict InfoDict(const FileInfo& info) {
+  return {{"digest", sdbus::Variant(info.digest.ToString())},
+          {"size", sdbus::Variant(info.size)},
+          {"name", sdbus::Variant(info.name)},
+          {"first-stored", sdbus::Variant(info.first_stored_us)}};
+}
+
+Dict FileDict(const FileRecord& file) {
+  return {{"digest", sdbus::Variant(file.digest.ToString())},
+          {"size", sdbus::Variant(file.size)},
+          {"name", sdbus::Variant(file.name)},
+          {"private", sdbus::Variant(file.is_private)},
+          {"first-stored", sdbus::Variant(file.first_stored_us)},
+          {"last-used", sdbus::Variant(file.last_used_us)},
+          {"stored-by", sdbus::Variant(file.stored_by)},
+          {"used-by", sdbus::Variant(file.used_by)}};
+}
+
+void ThrowIfError(const Status& status) {
+  if (!status.ok()) throw ToDbusError(status);
+}
+
+}  // namespace
+
+sdbus::Error ToDbusError(const Status& status) {
+  return sdbus::Error(std::string(ipc::kErrorPrefix) + std::string(CodeName(status.code())),
+                      status.message());
+}
+
+// ---------------------------------------------------------------------------
+// io.github.costore.Store1
+
+class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_adaptor> {
+ public:
+  StoreObject(sdbus::IConnection& connection, Service& service)
+      : AdaptorInterfaces(connection, ipc::kObjectPath), service_(service) {
+    registerAdaptor();
+  }
+  virtual ~StoreObject() { unregisterAdaptor(); }
+
+ private:
+  using StoreResult = sdbus::Result<Dict>;
+  using OpenResult = sdbus::Result<sdbus::UnixFd, Dict>;
+
+  void Store(StoreResult&& result, std::string origin, std::string digest, sdbus::UnixFd source,
+             Dict options) override {
+    CallerIdentity caller;
+    Status s = service_.IdentifyCurrentCaller(getObject(), &caller);
+    StoreRequest request;
+    request.digest = std::move(digest);
+    uint64_t size = 0;
+    if (s.ok()) s = GetOption(options, "size", "t", &size);
+    if (s.ok() && options.count("size")) request.size = size;
+    if (s.ok()) s = GetOption(options, "name", "s", &request.name);
+    if (!s.ok()) {
+      result.returnError(ToDbusError(s));
+      return;
+    }
+    // The stream may take minutes: it runs on a worker, and only the reply
+    // comes back to the loop thread. The Result (an sd-bus message, whose
+    // reference count is not atomic) is only ever touched here and in the
+    // posted closure.
+    auto pending = std::make_shared<StoreResult>(std::move(result));
+    auto fd = std::make_shared<sdbus::UnixFd>(std::move(source));
+    Principal who{caller.app, std::move(origin)};
+    service_.StartWorker([this, pending = std::move(pending), fd = std::move(fd),
+                          who = std::move(who), request = std::move(request)]() mutable {
+      request.source_fd = fd->get();
+      FileInfo info;
+      Status status = service_.engine().Store(who, request, &info);
+      fd.reset();  // close the caller's descriptor now, not when the reply is sent
+      if (status.ok()) {
+        LogDebug("stored " + info.digest.ToString() + " for " + Quote(who.app) + " " + Quote(who.origin));
+      }
+      service_.loop().Post([pending = std::move(pending), status, info] {
+        if (status.ok()) {
+          pending->returnResults(InfoDict(info));
+        } else {
+          pending->returnError(ToDbusError(status));
+        }
+      });
+    });
+  }
+
+  void Open(OpenResult&& result, std::string origin, std::string digest, Dict /*options*/) override {
+    CallerIdentity caller;
+    Status s = service_.IdentifyCurrentCaller(getObject(), &caller);
+    int fd = -1;
+    FileInfo info;
+    if (s.ok()) s = service_.engine().OpenFile(Principal{caller.app, origin}, digest, &fd, &info);
+    if (!s.ok()) {
+      result.returnError(ToDbusError(s));
+      return;
+    }
+    result.returnResults(sdbus::UnixFd(fd, sdbus::adopt_fd), InfoDict(info));
+  }
+
+  uint32_t Version() override { return ipc::kStoreVersion; }
+
+  Service& service_;
+};
+
+// ---------------------------------------------------------------------------
+// io.github.costore.Manager1
+
+class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manager1_adaptor> {
+ public:
+  ManagerObject(sdbus::IConnection& connection, Service& service)
+      : AdaptorInterfaces(connection, ipc::kObjectPath), service_(service) {
+    registerAdaptor();
+  }
+  virtual ~ManagerObject() { unregisterAdaptor(); }
+
+  using Manager1_adaptor::emitChanged;
+
+ private:
+  // Manager1 is the user's own: a sandboxed app must not grant itself access.
+  void RequireUser() {
+    CallerIdentity caller;
+    ThrowIfError(service_.IdentifyCurrentCaller(getObject(), &caller));
+    if (caller.sandboxed) {
+      ThrowIfError(Status::PermissionDenied(caller.app + " is sandboxed; Manager1 is for the user's own tools"));
+    }
+  }
+
+  std::vector<Dict> List(const Dict& /*options*/) override {
+    RequireUser();
+    std::vector<FileRecord> files;
+    ThrowIfError(service_.engine().List(&files));
+    std::vector<Dict> out;
+    out.reserve(files.size());
+    for (const auto& file : files) out.push_back(FileDict(file));
+    return out;
+  }
+
+  Dict Stat(const std::string& digest) override {
+    RequireUser();
+    FileRecord file;
+    ThrowIfError(service_.engine().Stat(digest, &file));
+    return FileDict(file);
+  }
+
+  void Delete(const std::string& digest) override {
+    RequireUser();
+    ThrowIfError(service_.engine().Delete(digest));
+  }
+
+  void Grant(const std::string& app, const std::string& origin, const std::string& digest) override {
+    RequireUser();
+    ThrowIfError(service_.engine().Grant(Principal{app, origin}, digest));
+  }
+
+  void Revoke(const std::string& app, const std::string& origin, const std::string& digest) override {
+    RequireUser();
+    ThrowIfError(service_.engine().Revoke(Principal{app, origin}, digest));
+  }
+
+  std::vector<Dict> ListGrants(const Dict& options) override {
+    RequireUser();
+    std::string digest;
+    ThrowIfError(GetOption(options, "digest", "s", &digest));
+    std::vector<GrantRecord> grants;
+    ThrowIfError(service_.engine().ListGrants(digest, &grants));
+    std::vector<Dict> out;
+    for (const auto& grant : grants) {
+      out.push_back({{"app", sdbus::Variant(grant.principal.app)},
+                     {"origin", sdbus::Variant(grant.principal.origin)},
+                     {"digest", sdbus::Variant(grant.digest)},
+                     {"created", sdbus::Variant(grant.created_us)}});
+    }
+    return out;
+  }
+
+  std::vector<Dict> Usage(const std::string& digest) override {
+    RequireUser();
+    std::vector<UsageRecord> usage;
+    ThrowIfError(service_.engine().Usage(digest, &usage));
+    std::vector<Dict> out;
+    for (const auto& u : usage) {
+      out.push_back({{"app", sdbus::Variant(u.principal.app)},
+                     {"origin", sdbus::Variant(u.principal.origin)},
+                     {"stored", sdbus::Variant(u.stored)},
+                     {"first-used", sdbus::Variant(u.first_used_us)},
+                     {"last-used", sdbus::Variant(u.last_used_us)},
+                     {"stores", sdbus::Variant(u.stores)},
+                     {"reads", sdbus::Variant(u.reads)}});
+    }
+    return out;
+  }
+
+  uint32_t Version() override { return ipc::kManagerVersion; }
+
+  Service& service_;
+};
+
+// ---------------------------------------------------------------------------
+
+Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop)
+    : connection_(connection), engine_(engine), loop_(loop) {
+  // Unique names are never reused on a bus, so a cached identity is valid
+  // until its name goes away; forget it then.
+  name_owner_watch_ = connection_.addMatch(
+      "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+      "member='NameOwnerChanged'",
+      [this](sdbus::Message& msg) {
+        std::string name, old_owner, new_owner;
+        msg >> name >> old_owner >> new_owner;
+        if (new_owner.empty()) identities_.erase(name);
+      });
+  store_ = std::make_unique<StoreObject>(connection, *this);
+  manager_ = std::make_unique<ManagerObject>(connection, *this);
+}
+
+Service::~Service() = default;
+
+Status Service::IdentifyCurrentCaller(const sdbus::IObject& object, CallerIdentity* identity) {
+  const sdbus::Message* msg = object.getCurrentlyProcessedMessage();
+  if (msg == nullptr) return Status::PermissionDenied("no message is being processed");
+  std::string sender = msg->getSender();
+  auto cached = identities_.find(sender);
+  if (cached != identities_.end()) {
+    *identity = cached->second;
+    return Status::OK();
+  }
+  CallerIdentity found;
+  try {
+    // On a dbus-daemon bus these ask the bus daemon (GetConnectionCredentials):
+    // kernel data it took from the socket, not the caller's word.
+    found.uid = msg->getCredsUid();
+    found.pid = msg->getCredsPid();
+  } catch (const sdbus::Error& e) {
+    return Status::PermissionDenied("cannot read the caller's credentials: " + e.getMessage());
+  }
+  if (found.uid != ::geteuid()) {
+    return Status::PermissionDenied("caller runs as uid " + std::to_string(found.uid) +
+                                    "; this store belongs to uid " + std::to_string(::geteuid()));
+  }
+  Status s = IdentifyProcess(found.pid, &found);
+  if (!s.ok()) return s;
+  identities_.emplace(sender, found);
+  *identity = found;
+  return Status::OK();
+}
+
+void Service::EmitChanged(const ChangeEvent& event) {
+  manager_->emitChanged(event.what, event.digest);
+}
+
+void Service::StartWorker(std::function<void()> work) {
+  {
+    std::lock_guard<std::mutex> lock(workers_mu_);
+    ++workers_;
+  }
+  std::thread([this, work = std::move(work)]() mutable {
+    work();
+    work = nullptr;
+    std::lock_guard<std::mutex> lock(workers_mu_);
+    if (--workers_ == 0) workers_done_.notify_all();
+  }).detach();
+}
+
+void Service::WaitForWorkers(int timeout_ms) {
+  std::unique_lock<std::mutex> lock(workers_mu_);
+  workers_done_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return workers_ == 0; });
+}
+
+}  // namespace costore

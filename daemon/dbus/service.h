@@ -1,0 +1,61 @@
+// The D-Bus front of the engine: io.github.costore.Store1 and
+// io.github.costore.Manager1 on /io/github/costore. It parses arguments,
+// identifies the caller from kernel data, calls the Engine and turns its
+// Status into io.github.costore.Error.<Name>. Nothing else: the policy
+// lives in the engine.
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "daemon/dbus/caller_identity.h"
+#include "daemon/dbus/event_loop.h"
+#include "daemon/engine/engine.h"
+
+namespace costore {
+
+class StoreObject;
+class ManagerObject;
+
+class Service {
+ public:
+  Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop);
+  ~Service();
+
+  // Emits Manager1.Changed. Loop thread only.
+  void EmitChanged(const ChangeEvent& event);
+  // Blocks until every worker thread has posted its reply, or `timeout_ms`.
+  void WaitForWorkers(int timeout_ms);
+
+  // The identity of the sender of the message being dispatched; cached per
+  // unique bus name until the name goes away. Loop thread only.
+  Status IdentifyCurrentCaller(const sdbus::IObject& object, CallerIdentity* identity);
+
+  Engine& engine() { return engine_; }
+  EventLoop& loop() { return loop_; }
+  // Runs `work` on a new thread; its result must be Post()ed back.
+  void StartWorker(std::function<void()> work);
+
+ private:
+  sdbus::IConnection& connection_;
+  Engine& engine_;
+  EventLoop& loop_;
+  std::map<std::string, CallerIdentity> identities_;  // by unique bus name
+  sdbus::Slot name_owner_watch_;
+  std::mutex workers_mu_;
+  std::condition_variable workers_done_;
+  int workers_ = 0;
+  std::unique_ptr<StoreObject> store_;
+  std::unique_ptr<ManagerObject> manager_;
+};
+
+// io.github.costore.Error.<CodeName(code)> carrying the status's message.
+sdbus::Error ToDbusError(const Status& status);
+
+}  // namespace costore

@@ -1,0 +1,236 @@
+#include "tests/integration/daemon_harness.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "costore-ipc/names.h"
+
+namespace costore::test {
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (stdout_fd >= 0) dup2(stdout_fd, STDOUT_FILENO);
+    if (stderr_fd >= 0) dup2(stderr_fd, STDERR_FILENO);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+bool NameHasOwner(sdbus::IConnection& connection, const std::string& name) {
+  auto proxy = sdbus::createProxy(connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+  bool has = false;
+  proxy->callMethod("NameHasOwner").onInterface("org.freedesktop.DBus").withArguments(name).storeResultsTo(has);
+  return has;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+BusClient::BusClient(std::unique_ptr<sdbus::IConnection> connection)
+    : ProxyInterfaces(*connection, ipc::kBusName, ipc::kObjectPath), connection_(std::move(connection)) {
+  registerProxy();
+  connection_->enterEventLoopAsync();
+}
+
+BusClient::~BusClient() {
+  unregisterProxy();
+  connection_->leaveEventLoop();
+}
+
+void BusClient::onChanged(const std::string& what, const std::string& digest) {
+  std::lock_guard<std::mutex> lock(mu_);
+  changes_.emplace_back(what, digest);
+}
+
+std::vector<std::pair<std::string, std::string>> BusClient::changes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return changes_;
+}
+
+std::string BusClient::TryStore(const std::string& origin, const std::string& digest, int fd,
+                                const Dict& options, Dict* info, std::string* error_message) {
+  try {
+    Dict out = Store(origin, digest, sdbus::UnixFd(fd), options);
+    if (info) *info = out;
+    return "";
+  } catch (const sdbus::Error& e) {
+    if (error_message) *error_message = e.getMessage();
+    return e.getName();
+  }
+}
+
+std::string BusClient::TryOpen(const std::string& origin, const std::string& digest, std::string* bytes,
+                               std::string* error_message, Dict* info) {
+  try {
+    auto [fd, out] = Open(origin, digest, {});
+    if (bytes) *bytes = ReadFd(fd.get());
+    if (info) *info = out;
+    return "";
+  } catch (const sdbus::Error& e) {
+    if (error_message) *error_message = e.getMessage();
+    return e.getName();
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+DaemonHarness::DaemonHarness() {
+  store_dir_ = dir_.Join("store");
+  std::string config = dir_.Join("bus.conf");
+  std::ofstream(config) << R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=)" << dir_.path() << R"(</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+    <allow user="*"/>
+  </policy>
+</busconfig>
+)";
+  int address_pipe[2];
+  if (pipe2(address_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  int bus_log = open(dir_.Join("bus.log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  bus_pid_ = Spawn({"dbus-daemon", "--config-file=" + config, "--nofork", "--print-address=1"},
+                   address_pipe[1], bus_log);
+  close(address_pipe[1]);
+  close(bus_log);
+  std::string line;
+  char c;
+  while (read(address_pipe[0], &c, 1) == 1 && c != '\n') line += c;
+  close(address_pipe[0]);
+  if (line.empty()) throw std::runtime_error("dbus-daemon did not print its address");
+  address_ = line;
+  // Child processes (the daemon, CLI runs) find the private bus here.
+  setenv("DBUS_SESSION_BUS_ADDRESS", address_.c_str(), 1);
+  StartDaemon();
+}
+
+DaemonHarness::~DaemonHarness() {
+  if (daemon_pid_ > 0) StopDaemon(SIGKILL);
+  if (bus_pid_ > 0) {
+    kill(bus_pid_, SIGTERM);
+    waitpid(bus_pid_, nullptr, 0);
+  }
+}
+
+void DaemonHarness::StartDaemon(const std::vector<std::string>& extra_args) {
+  std::vector<std::string> argv = {COSTORED_PATH, "--store", store_dir_, "--verbose"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  int log = open(dir_.Join("costored.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  daemon_pid_ = Spawn(argv, -1, log);
+  close(log);
+  auto connection = sdbus::createSessionBusConnectionWithAddress(address_);
+  for (int i = 0; i < 1000; ++i) {
+    if (NameHasOwner(*connection, ipc::kBusName)) return;
+    int status;
+    if (waitpid(daemon_pid_, &status, WNOHANG) == daemon_pid_) {
+      daemon_pid_ = -1;
+      throw std::runtime_error("costored exited at start:\n" + DaemonLog());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("costored did not take its bus name:\n" + DaemonLog());
+}
+
+int DaemonHarness::StopDaemon(int signo) {
+  int status = 0;
+  if (daemon_pid_ <= 0) return status;
+  kill(daemon_pid_, signo);
+  waitpid(daemon_pid_, &status, 0);
+  daemon_pid_ = -1;
+  return status;
+}
+
+std::string DaemonHarness::DaemonLog() const { return ReadFile(dir_.Join("costored.log")); }
+
+long DaemonHarness::DaemonPeakRssKiB() const {
+  std::ifstream in("/proc/" + std::to_string(daemon_pid_) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+std::unique_ptr<BusClient> DaemonHarness::Connect() {
+  return std::make_unique<BusClient>(sdbus::createSessionBusConnectionWithAddress(address_));
+}
+
+std::string DaemonHarness::SelfApp() {
+  return std::filesystem::read_symlink("/proc/self/exe").string();
+}
+
+// ---------------------------------------------------------------------------
+
+std::string DigestOf(const std::string& bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 0xf];
+  }
+  return out;
+}
+
+int PipeFrom(const std::string& bytes) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  std::thread([fd = fds[1], bytes] {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    close(fd);
+  }).detach();
+  return fds[0];
+}
+
+std::string ModelPath(const std::string& file_name) {
+  const char* source = std::getenv("COSTORE_SOURCE_DIR");
+  std::string path = std::string(source ? source : COSTORE_DEFAULT_SOURCE_DIR) + "/../shared/data/models/" + file_name;
+  if (!std::filesystem::exists(path)) {
+    ADD_FAILURE() << "the model file " << path
+                  << " is missing: the tests read the real models from ../shared/data/models/";
+  }
+  return path;
+}
+
+std::vector<std::string> FilesBelow(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) out.push_back(std::filesystem::relative(it->path(), dir).string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace costore::test
