@@ -93,6 +93,8 @@ std::string BusClient::TryOpen(const std::string& origin, const std::string& dig
 // ---------------------------------------------------------------------------
 
 DaemonHarness::DaemonHarness() {
+  // Feeder threads may write into a pipe the daemon stopped reading.
+  signal(SIGPIPE, SIG_IGN);
   store_dir_ = dir_.Join("store");
   std::string config = dir_.Join("bus.conf");
   std::ofstream(config) << R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
