@@ -1,1 +1,721 @@
-// placeholder: being written
+#include "daemon/engine/catalog.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/daemon/engine/test_util.h"
+
+namespace costore {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+#define ASSERT_OK(expr)                                                \
+  do {                                                                 \
+    Status assert_ok_status = (expr);                                  \
+    ASSERT_TRUE(assert_ok_status.ok()) << assert_ok_status.ToString(); \
+  } while (0)
+#define EXPECT_OK(expr)                                                \
+  do {                                                                 \
+    Status expect_ok_status = (expr);                                  \
+    EXPECT_TRUE(expect_ok_status.ok()) << expect_ok_status.ToString(); \
+  } while (0)
+
+// A digest whose 32 bytes are all `fill`: digests sort as their fill does.
+Digest MakeDigest(uint8_t fill) {
+  std::array<uint8_t, Digest::kSize> bytes;
+  bytes.fill(fill);
+  return Digest(bytes);
+}
+
+const Digest kA = MakeDigest(0x0a);
+const Digest kB = MakeDigest(0x0b);
+const Digest kC = MakeDigest(0x0c);
+
+const Principal kCurl{"/usr/bin/curl", ""};
+const Principal kFirefoxHf{"/usr/lib/firefox/firefox", "https://huggingface.co"};
+const Principal kFirefoxEvil{"/usr/lib/firefox/firefox", "https://evil.example"};
+const Principal kFlatpak{"flatpak:org.example.App", ""};
+
+// Runs `sql` on its own connection to the database at `path` and returns the
+// first column of the first row as text ("" if none): what another process
+// would see.
+std::string QueryText(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string result;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK) {
+      if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+        result = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+      }
+    } else {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+    }
+    sqlite3_finalize(stmt);
+  } else {
+    ADD_FAILURE() << "open " << path << ": " << sqlite3_errmsg(db);
+  }
+  sqlite3_close(db);
+  return result;
+}
+
+mode_t FileMode(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_OK(Catalog::Open(path(), &catalog_)); }
+
+  std::string path() const { return dir_.Join("catalog.db"); }
+
+  void Reopen() {
+    catalog_.reset();
+    ASSERT_OK(Catalog::Open(path(), &catalog_));
+  }
+
+  FileRecord Get(const Digest& digest) {
+    FileRecord record;
+    EXPECT_OK(catalog_->GetFile(digest, &record));
+    return record;
+  }
+
+  std::vector<UsageRecord> Usage(const Digest& digest) {
+    std::vector<UsageRecord> usage;
+    EXPECT_OK(catalog_->GetUsage(digest, &usage));
+    return usage;
+  }
+
+  std::vector<GrantRecord> Grants(const std::optional<Digest>& digest = std::nullopt) {
+    std::vector<GrantRecord> grants;
+    EXPECT_OK(catalog_->ListGrants(digest, &grants));
+    return grants;
+  }
+
+  AccessFacts Facts(const Digest& digest, const Principal& who) {
+    AccessFacts facts;
+    EXPECT_OK(catalog_->GetAccessFacts(digest, who, &facts));
+    return facts;
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<Catalog> catalog_;
+};
+
+// gmock-friendly views of the records.
+MATCHER_P3(IsGrant, principal, digest, created_us, "") {
+  return arg.principal == principal && arg.digest == digest && arg.created_us == created_us;
+}
+MATCHER_P3(IsFacts, exists, stored_by_principal, granted, "") {
+  *result_listener << "{exists " << arg.file_exists << ", stored " << arg.stored_by_principal
+                   << ", granted " << arg.granted << "}";
+  return arg.file_exists == exists && arg.stored_by_principal == stored_by_principal &&
+         arg.granted == granted;
+}
+
+// --- Open, schema, file ------------------------------------------------------
+
+TEST_F(CatalogTest, NewCatalogIsEmpty) {
+  std::vector<FileRecord> files;
+  ASSERT_OK(catalog_->ListFiles(&files));
+  EXPECT_THAT(files, IsEmpty());
+  std::vector<Digest> digests;
+  ASSERT_OK(catalog_->ListDigests(&digests));
+  EXPECT_THAT(digests, IsEmpty());
+  EXPECT_THAT(Grants(), IsEmpty());
+}
+
+TEST_F(CatalogTest, SchemaIsVersionOneWithPrivateColumn) {
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "1");
+  // Later private files rely on this column existing from version 1.
+  EXPECT_EQ(
+      QueryText(path(), "SELECT count(*) FROM pragma_table_info('files') WHERE name = 'private'"),
+      "1");
+}
+
+TEST_F(CatalogTest, WalModeIsOn) { EXPECT_EQ(QueryText(path(), "PRAGMA journal_mode"), "wal"); }
+
+TEST_F(CatalogTest, DatabaseFilesAreOwnerOnly) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "a", kCurl, 1));
+  EXPECT_EQ(FileMode(path()), 0600u);
+  // While open after a write, the WAL exists and has the database's mode.
+  ASSERT_EQ(FileMode(path() + "-wal") & 0777, 0600u);
+  EXPECT_EQ(FileMode(path() + "-shm"), 0600u);
+}
+
+TEST(CatalogOpenTest, CreatesTheFileOwnerOnlyWhateverTheUmask) {
+  test::TempDir dir;
+  mode_t old_umask = ::umask(0);
+  std::unique_ptr<Catalog> catalog;
+  Status s = Catalog::Open(dir.Join("catalog.db"), &catalog);
+  ::umask(old_umask);
+  ASSERT_OK(s);
+  EXPECT_EQ(FileMode(dir.Join("catalog.db")), 0600u);
+}
+
+TEST(CatalogOpenTest, TightensAnExistingFile) {
+  test::TempDir dir;
+  std::string path = dir.Join("catalog.db");
+  test::WriteFile(path, "");
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  std::unique_ptr<Catalog> catalog;
+  ASSERT_OK(Catalog::Open(path, &catalog));
+  EXPECT_EQ(FileMode(path), 0600u);
+}
+
+TEST(CatalogOpenTest, MissingDirectoryIsAnIOError) {
+  test::TempDir dir;
+  std::unique_ptr<Catalog> catalog;
+  Status s = Catalog::Open(dir.Join("no/such/dir/catalog.db"), &catalog);
+  EXPECT_EQ(s.code(), Code::kIOError) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("no/such/dir/catalog.db"));
+  EXPECT_EQ(catalog, nullptr);
+}
+
+TEST(CatalogOpenTest, NewerSchemaIsRefusedAndLeftUntouched) {
+  test::TempDir dir;
+  std::string path = dir.Join("catalog.db");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE future(x); PRAGMA user_version = 99;", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  std::string before = test::ReadFile(path);
+  std::unique_ptr<Catalog> catalog;
+  Status s = Catalog::Open(path, &catalog);
+  EXPECT_EQ(s.code(), Code::kIOError) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("schema version 99"));
+  EXPECT_THAT(s.message(), HasSubstr("newer"));
+  EXPECT_THAT(s.message(), HasSubstr(path));
+  EXPECT_EQ(catalog, nullptr);
+  // Not even switched to WAL.
+  EXPECT_EQ(test::ReadFile(path), before);
+  EXPECT_EQ(QueryText(path, "PRAGMA journal_mode"), "delete");
+}
+
+TEST(CatalogOpenTest, GarbageFileIsAnErrorNotACrash) {
+  test::TempDir dir;
+  std::string path = dir.Join("catalog.db");
+  std::string garbage = test::RandomBytes(8192, 7);
+  test::WriteFile(path, garbage);
+  std::unique_ptr<Catalog> catalog;
+  Status s = Catalog::Open(path, &catalog);
+  EXPECT_EQ(s.code(), Code::kIOError) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("not a database"));
+  EXPECT_THAT(s.message(), HasSubstr(path));
+  EXPECT_EQ(catalog, nullptr);
+  EXPECT_EQ(test::ReadFile(path), garbage);
+}
+
+TEST(CatalogOpenTest, DamagedDatabaseIsAnErrorNotACrash) {
+  test::TempDir dir;
+  std::string path = dir.Join("catalog.db");
+  {
+    std::unique_ptr<Catalog> catalog;
+    ASSERT_OK(Catalog::Open(path, &catalog));
+    for (uint8_t i = 1; i <= 20; ++i) {
+      ASSERT_OK(catalog->RecordStore(MakeDigest(i), i, "f", kCurl, i));
+    }
+  }  // closing checkpoints the WAL into the file
+  // Keep SQLite's 100-byte header, destroy everything after it.
+  std::string contents = test::ReadFile(path);
+  ASSERT_GT(contents.size(), 4096u);
+  std::string garbage = test::RandomBytes(contents.size() - 100, 3);
+  contents.replace(100, garbage.size(), garbage);
+  test::WriteFile(path, contents);
+
+  std::unique_ptr<Catalog> catalog;
+  Status s = Catalog::Open(path, &catalog);
+  if (s.ok()) {
+    std::vector<FileRecord> files;
+    s = catalog->ListFiles(&files);
+  }
+  EXPECT_EQ(s.code(), Code::kIOError) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("catalog: "));
+}
+
+TEST_F(CatalogTest, ReopenedCatalogHasTheSameData) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1000, "model.gguf", kCurl, 10));
+  ASSERT_OK(catalog_->RecordStore(kB, 2000, "", kFirefoxHf, 20));
+  ASSERT_OK(catalog_->RecordRead(kA, kFirefoxHf, 30));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxEvil, kA.ToString(), 40));
+  ASSERT_OK(catalog_->AddGrant(kFlatpak, "*", 50));
+
+  std::vector<FileRecord> files_before;
+  ASSERT_OK(catalog_->ListFiles(&files_before));
+  std::vector<UsageRecord> usage_before = Usage(kA);
+  std::vector<GrantRecord> grants_before = Grants();
+
+  Reopen();
+  std::vector<FileRecord> files_after;
+  ASSERT_OK(catalog_->ListFiles(&files_after));
+  ASSERT_EQ(files_after.size(), files_before.size());
+  for (size_t i = 0; i < files_after.size(); ++i) {
+    const FileRecord& x = files_before[i];
+    const FileRecord& y = files_after[i];
+    EXPECT_EQ(x.digest, y.digest);
+    EXPECT_EQ(x.size, y.size);
+    EXPECT_EQ(x.name, y.name);
+    EXPECT_EQ(x.first_stored_us, y.first_stored_us);
+    EXPECT_EQ(x.last_used_us, y.last_used_us);
+    EXPECT_EQ(x.stored_by, y.stored_by);
+    EXPECT_EQ(x.used_by, y.used_by);
+  }
+  std::vector<UsageRecord> usage_after = Usage(kA);
+  ASSERT_EQ(usage_after.size(), 2u);
+  for (size_t i = 0; i < usage_after.size(); ++i) {
+    EXPECT_EQ(usage_after[i].principal, usage_before[i].principal);
+    EXPECT_EQ(usage_after[i].stores, usage_before[i].stores);
+    EXPECT_EQ(usage_after[i].reads, usage_before[i].reads);
+    EXPECT_EQ(usage_after[i].last_used_us, usage_before[i].last_used_us);
+  }
+  EXPECT_THAT(Grants(),
+              ElementsAre(IsGrant(kFirefoxEvil, kA.ToString(), 40), IsGrant(kFlatpak, "*", 50)));
+  EXPECT_EQ(grants_before.size(), 2u);
+  EXPECT_THAT(Facts(kA, kFirefoxEvil), IsFacts(true, false, true));
+
+  // And the reopened catalog writes.
+  ASSERT_OK(catalog_->RecordRead(kA, kCurl, 60));
+  EXPECT_EQ(Get(kA).last_used_us, 60);
+}
+
+// --- RecordStore, RecordRead, GetFile -----------------------------------------
+
+TEST_F(CatalogTest, RecordStoreAddsTheFile) {
+  ASSERT_OK(catalog_->RecordStore(kA, 123456789012, "llama.gguf", kCurl, 1000));
+  FileRecord f = Get(kA);
+  EXPECT_EQ(f.digest, kA);
+  EXPECT_EQ(f.size, 123456789012u);  // above 4 GiB
+  EXPECT_EQ(f.name, "llama.gguf");
+  EXPECT_FALSE(f.is_private);
+  EXPECT_EQ(f.first_stored_us, 1000);
+  EXPECT_EQ(f.last_used_us, 1000);
+  EXPECT_EQ(f.stored_by, 1u);
+  EXPECT_EQ(f.used_by, 1u);
+}
+
+TEST_F(CatalogTest, TextRoundTripsExactly) {
+  const std::string name = "mod\xc3\xa8le 'quoted' \"x\" %s;--.gguf";
+  const Principal who{"/opt/App Dir/bin/app'; DROP TABLE files;--", "http://127.0.0.1:8080"};
+  ASSERT_OK(catalog_->RecordStore(kA, 1, name, who, 1));
+  EXPECT_EQ(Get(kA).name, name);
+  std::vector<UsageRecord> usage = Usage(kA);
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].principal, who);
+  EXPECT_THAT(Facts(kA, who), IsFacts(true, true, false));
+}
+
+TEST_F(CatalogTest, SizeBeyondInt64IsInvalid) {
+  Status s = catalog_->RecordStore(kA, std::numeric_limits<uint64_t>::max(), "", kCurl, 1);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  FileRecord f;
+  EXPECT_EQ(catalog_->GetFile(kA, &f).code(), Code::kNotFound);
+}
+
+TEST_F(CatalogTest, FirstNameIsKept) {
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "first.gguf", kCurl, 1));
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "second.gguf", kFirefoxHf, 2));
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "", kFlatpak, 3));
+  FileRecord f = Get(kA);
+  EXPECT_EQ(f.name, "first.gguf");
+  EXPECT_EQ(f.first_stored_us, 1);
+  EXPECT_EQ(f.size, 10u);
+}
+
+TEST_F(CatalogTest, LaterNameFillsAnEmptyOne) {
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "", kCurl, 1));
+  EXPECT_EQ(Get(kA).name, "");
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "named.gguf", kFirefoxHf, 2));
+  EXPECT_EQ(Get(kA).name, "named.gguf");
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "other.gguf", kFlatpak, 3));
+  EXPECT_EQ(Get(kA).name, "named.gguf");
+  EXPECT_EQ(Get(kA).first_stored_us, 1);
+}
+
+TEST_F(CatalogTest, StoresAreCountedPerPrincipal) {
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "a", kCurl, 100));
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "a", kCurl, 200));
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "a", kCurl, 300));
+  std::vector<UsageRecord> usage = Usage(kA);
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].principal, kCurl);
+  EXPECT_TRUE(usage[0].stored);
+  EXPECT_EQ(usage[0].stores, 3u);
+  EXPECT_EQ(usage[0].reads, 0u);
+  EXPECT_EQ(usage[0].first_used_us, 100);
+  EXPECT_EQ(usage[0].last_used_us, 300);
+  FileRecord f = Get(kA);
+  EXPECT_EQ(f.stored_by, 1u);
+  EXPECT_EQ(f.used_by, 1u);
+  EXPECT_EQ(f.first_stored_us, 100);
+  EXPECT_EQ(f.last_used_us, 300);
+}
+
+TEST_F(CatalogTest, ReadsAreCountedPerPrincipal) {
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "a", kCurl, 100));
+  ASSERT_OK(catalog_->RecordRead(kA, kFirefoxHf, 200));
+  ASSERT_OK(catalog_->RecordRead(kA, kFirefoxHf, 300));
+  ASSERT_OK(catalog_->RecordRead(kA, kCurl, 400));
+  std::vector<UsageRecord> usage = Usage(kA);
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage[0].principal, kCurl);
+  EXPECT_TRUE(usage[0].stored);
+  EXPECT_EQ(usage[0].stores, 1u);
+  EXPECT_EQ(usage[0].reads, 1u);
+  EXPECT_EQ(usage[0].last_used_us, 400);
+  EXPECT_EQ(usage[1].principal, kFirefoxHf);
+  EXPECT_FALSE(usage[1].stored);
+  EXPECT_EQ(usage[1].stores, 0u);
+  EXPECT_EQ(usage[1].reads, 2u);
+  EXPECT_EQ(usage[1].first_used_us, 200);
+  EXPECT_EQ(usage[1].last_used_us, 300);
+  FileRecord f = Get(kA);
+  EXPECT_EQ(f.stored_by, 1u);
+  EXPECT_EQ(f.used_by, 2u);
+  EXPECT_EQ(f.last_used_us, 400);
+}
+
+TEST_F(CatalogTest, StoreAfterReadMarksThePrincipalAsStorer) {
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "a", kCurl, 100));
+  ASSERT_OK(catalog_->RecordRead(kA, kFirefoxHf, 200));
+  EXPECT_THAT(Facts(kA, kFirefoxHf), IsFacts(true, false, false));
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "a", kFirefoxHf, 300));
+  EXPECT_THAT(Facts(kA, kFirefoxHf), IsFacts(true, true, false));
+  std::vector<UsageRecord> usage = Usage(kA);
+  ASSERT_EQ(usage.size(), 2u);
+  EXPECT_EQ(usage[1].principal, kFirefoxHf);
+  EXPECT_TRUE(usage[1].stored);
+  EXPECT_EQ(usage[1].stores, 1u);
+  EXPECT_EQ(usage[1].reads, 1u);
+  EXPECT_EQ(usage[1].first_used_us, 200);
+  EXPECT_EQ(usage[1].last_used_us, 300);
+  EXPECT_EQ(Get(kA).stored_by, 2u);
+  // A later read does not unmark it.
+  ASSERT_OK(catalog_->RecordRead(kA, kFirefoxHf, 400));
+  EXPECT_THAT(Facts(kA, kFirefoxHf), IsFacts(true, true, false));
+}
+
+TEST_F(CatalogTest, ReadOfAbsentFileIsNotFoundAndRecordsNothing) {
+  Status s = catalog_->RecordRead(kA, kCurl, 1);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr(kA.ToString()));
+  FileRecord f;
+  EXPECT_EQ(catalog_->GetFile(kA, &f).code(), Code::kNotFound);
+  std::vector<UsageRecord> usage;
+  EXPECT_EQ(catalog_->GetUsage(kA, &usage).code(), Code::kNotFound);
+  EXPECT_EQ(QueryText(path(), "SELECT count(*) FROM usage"), "0");
+}
+
+TEST_F(CatalogTest, GetAbsentFileIsNotFound) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 1));
+  FileRecord f;
+  Status s = catalog_->GetFile(kB, &f);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr(kB.ToString()));
+}
+
+TEST_F(CatalogTest, LastUsedFallsBackToFirstStored) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 77));
+  // No API removes usage alone; another connection stands in for a future
+  // pruning of old usage rows.
+  QueryText(path(), "DELETE FROM usage");
+  FileRecord f = Get(kA);
+  EXPECT_EQ(f.last_used_us, 77);
+  EXPECT_EQ(f.stored_by, 0u);
+  EXPECT_EQ(f.used_by, 0u);
+}
+
+TEST_F(CatalogTest, ListsAreOrderedByDigest) {
+  ASSERT_OK(catalog_->RecordStore(kC, 3, "c", kCurl, 1));
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "a", kCurl, 2));
+  ASSERT_OK(catalog_->RecordStore(kB, 2, "b", kFirefoxHf, 3));
+  ASSERT_OK(catalog_->RecordRead(kB, kCurl, 4));
+  std::vector<FileRecord> files;
+  ASSERT_OK(catalog_->ListFiles(&files));
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0].digest, kA);
+  EXPECT_EQ(files[1].digest, kB);
+  EXPECT_EQ(files[2].digest, kC);
+  EXPECT_EQ(files[1].name, "b");
+  EXPECT_EQ(files[1].size, 2u);
+  EXPECT_EQ(files[1].stored_by, 1u);
+  EXPECT_EQ(files[1].used_by, 2u);
+  EXPECT_EQ(files[1].last_used_us, 4);
+  std::vector<Digest> digests;
+  ASSERT_OK(catalog_->ListDigests(&digests));
+  EXPECT_THAT(digests, ElementsAre(kA, kB, kC));
+}
+
+// --- GetUsage ---------------------------------------------------------------
+
+TEST_F(CatalogTest, UsageIsOrderedByFirstUseThenPrincipal) {
+  const Principal b{"/usr/bin/b", ""};
+  const Principal a_none{"/usr/bin/a", ""};
+  const Principal a_x{"/usr/bin/a", "https://x.example"};
+  const Principal a_y{"/usr/bin/a", "https://y.example"};
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", b, 10));
+  ASSERT_OK(catalog_->RecordRead(kA, a_y, 20));
+  ASSERT_OK(catalog_->RecordRead(kA, a_x, 20));
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", a_none, 20));
+  ASSERT_OK(catalog_->RecordRead(kA, b, 30));  // a later use does not move b
+  std::vector<UsageRecord> usage = Usage(kA);
+  ASSERT_EQ(usage.size(), 4u);
+  EXPECT_EQ(usage[0].principal, b);
+  EXPECT_EQ(usage[1].principal, a_none);
+  EXPECT_EQ(usage[2].principal, a_x);
+  EXPECT_EQ(usage[3].principal, a_y);
+}
+
+TEST_F(CatalogTest, UsageIsPerFile) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 1));
+  ASSERT_OK(catalog_->RecordStore(kB, 1, "", kFirefoxHf, 2));
+  std::vector<UsageRecord> usage = Usage(kB);
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].principal, kFirefoxHf);
+}
+
+TEST_F(CatalogTest, UsageOfAbsentFileIsNotFound) {
+  std::vector<UsageRecord> usage;
+  Status s = catalog_->GetUsage(kA, &usage);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+}
+
+// --- DeleteFile ---------------------------------------------------------------
+
+TEST_F(CatalogTest, DeleteRemovesFileUsageAndItsGrantsButNotStarGrants) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "a", kCurl, 1));
+  ASSERT_OK(catalog_->RecordRead(kA, kFirefoxHf, 2));
+  ASSERT_OK(catalog_->RecordStore(kB, 2, "b", kCurl, 3));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxEvil, kA.ToString(), 4));
+  ASSERT_OK(catalog_->AddGrant(kFlatpak, kA.ToString(), 5));
+  ASSERT_OK(catalog_->AddGrant(kFlatpak, kB.ToString(), 6));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, "*", 7));
+
+  ASSERT_OK(catalog_->DeleteFile(kA));
+
+  FileRecord f;
+  EXPECT_EQ(catalog_->GetFile(kA, &f).code(), Code::kNotFound);
+  std::vector<UsageRecord> usage;
+  EXPECT_EQ(catalog_->GetUsage(kA, &usage).code(), Code::kNotFound);
+  EXPECT_EQ(QueryText(path(), "SELECT count(*) FROM usage WHERE digest = '" + kA.ToString() + "'"),
+            "0");
+  EXPECT_THAT(Grants(),
+              ElementsAre(IsGrant(kFirefoxHf, "*", 7), IsGrant(kFlatpak, kB.ToString(), 6)));
+  std::vector<Digest> digests;
+  ASSERT_OK(catalog_->ListDigests(&digests));
+  EXPECT_THAT(digests, ElementsAre(kB));
+  EXPECT_EQ(Get(kB).used_by, 1u);
+  EXPECT_THAT(Facts(kA, kCurl), IsFacts(false, false, false));
+
+  // Stored again, it starts afresh: no old owner, counts or grants.
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "again", kFirefoxHf, 10));
+  FileRecord again = Get(kA);
+  EXPECT_EQ(again.name, "again");
+  EXPECT_EQ(again.first_stored_us, 10);
+  EXPECT_EQ(again.stored_by, 1u);
+  EXPECT_EQ(again.used_by, 1u);
+  EXPECT_THAT(Facts(kA, kCurl), IsFacts(true, false, false));
+  EXPECT_THAT(Facts(kA, kFirefoxEvil), IsFacts(true, false, false));
+  std::vector<UsageRecord> fresh = Usage(kA);
+  ASSERT_EQ(fresh.size(), 1u);
+  EXPECT_EQ(fresh[0].stores, 1u);
+  EXPECT_EQ(fresh[0].reads, 0u);
+}
+
+TEST_F(CatalogTest, DeleteAbsentFileIsNotFound) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 1));
+  Status s = catalog_->DeleteFile(kB);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  ASSERT_OK(catalog_->DeleteFile(kA));
+  EXPECT_EQ(catalog_->DeleteFile(kA).code(), Code::kNotFound);
+}
+
+// --- GetAccessFacts -----------------------------------------------------------
+
+TEST_F(CatalogTest, AccessFactsForOwnerOthersAndAbsentFiles) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kFirefoxHf, 1));
+  ASSERT_OK(catalog_->RecordRead(kA, kCurl, 2));
+  EXPECT_THAT(Facts(kA, kFirefoxHf), IsFacts(true, true, false));
+  // Reading does not make a principal an owner.
+  EXPECT_THAT(Facts(kA, kCurl), IsFacts(true, false, false));
+  // Same app, another origin: another principal.
+  EXPECT_THAT(Facts(kA, kFirefoxEvil), IsFacts(true, false, false));
+  EXPECT_THAT(Facts(kA, Principal{kFirefoxHf.app, ""}), IsFacts(true, false, false));
+  // Same origin, another app: another principal.
+  EXPECT_THAT(Facts(kA, Principal{"/usr/bin/chromium", kFirefoxHf.origin}),
+              IsFacts(true, false, false));
+  // Owning one file says nothing about another.
+  EXPECT_THAT(Facts(kB, kFirefoxHf), IsFacts(false, false, false));
+}
+
+TEST_F(CatalogTest, AccessFactsWithGrants) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 1));
+  ASSERT_OK(catalog_->RecordStore(kB, 1, "", kCurl, 1));
+  // Grants to principals that never called.
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, kA.ToString(), 2));
+  ASSERT_OK(catalog_->AddGrant(kFlatpak, "*", 3));
+
+  EXPECT_THAT(Facts(kA, kFirefoxHf), IsFacts(true, false, true));
+  EXPECT_THAT(Facts(kB, kFirefoxHf), IsFacts(true, false, false));    // other file
+  EXPECT_THAT(Facts(kA, kFirefoxEvil), IsFacts(true, false, false));  // other origin
+  EXPECT_THAT(Facts(kA, kFlatpak), IsFacts(true, false, true));
+  EXPECT_THAT(Facts(kB, kFlatpak), IsFacts(true, false, true));
+  // "*" holds for absent files too; the access rule requires existence.
+  EXPECT_THAT(Facts(kC, kFlatpak), IsFacts(false, false, true));
+  EXPECT_THAT(Facts(kC, kFirefoxHf), IsFacts(false, false, false));
+  // Owner and granted at once.
+  ASSERT_OK(catalog_->AddGrant(kCurl, kA.ToString(), 4));
+  EXPECT_THAT(Facts(kA, kCurl), IsFacts(true, true, true));
+}
+
+// --- Grants -------------------------------------------------------------------
+
+TEST_F(CatalogTest, GrantForUnknownFileIsNotFound) {
+  Status s = catalog_->AddGrant(kFirefoxHf, kA.ToString(), 1);
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr(kA.ToString()));
+  EXPECT_THAT(Grants(), IsEmpty());
+}
+
+TEST_F(CatalogTest, GrantOfInvalidDigestTextIsInvalidArgument) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 1));
+  const std::string hex = kA.hex();
+  const std::vector<std::string> bad_digests = {"",
+                                                "**",
+                                                " *",
+                                                hex,
+                                                "SHA256:" + hex,
+                                                "sha256:" + hex.substr(1),
+                                                "md5:0123456789abcdef0123456789abcdef",
+                                                "sha256:" + std::string(64, 'A'),
+                                                "sha256:" + std::string(63, 'a') + "g"};
+  for (const std::string& bad : bad_digests) {
+    Status s = catalog_->AddGrant(kFirefoxHf, bad, 1);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << bad << ": " << s.ToString();
+    s = catalog_->RemoveGrant(kFirefoxHf, bad);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << bad << ": " << s.ToString();
+  }
+  EXPECT_THAT(Grants(), IsEmpty());
+}
+
+TEST_F(CatalogTest, GrantingTwiceKeepsTheFirstTime) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 1));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, kA.ToString(), 100));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, kA.ToString(), 200));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, "*", 300));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, "*", 400));
+  EXPECT_THAT(Grants(),
+              ElementsAre(IsGrant(kFirefoxHf, "*", 300), IsGrant(kFirefoxHf, kA.ToString(), 100)));
+}
+
+TEST_F(CatalogTest, RemoveGrant) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 1));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, kA.ToString(), 2));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, "*", 3));
+
+  // Missing: none for this principal, none for this digest.
+  Status s = catalog_->RemoveGrant(kFirefoxEvil, kA.ToString());
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("evil.example"));
+  EXPECT_EQ(catalog_->RemoveGrant(kFirefoxHf, kB.ToString()).code(), Code::kNotFound);
+
+  // Removing "*" leaves the single-file grant, and the other way round.
+  ASSERT_OK(catalog_->RemoveGrant(kFirefoxHf, "*"));
+  EXPECT_THAT(Grants(), ElementsAre(IsGrant(kFirefoxHf, kA.ToString(), 2)));
+  EXPECT_THAT(Facts(kA, kFirefoxHf), IsFacts(true, false, true));
+  ASSERT_OK(catalog_->RemoveGrant(kFirefoxHf, kA.ToString()));
+  EXPECT_THAT(Grants(), IsEmpty());
+  EXPECT_THAT(Facts(kA, kFirefoxHf), IsFacts(true, false, false));
+  EXPECT_EQ(catalog_->RemoveGrant(kFirefoxHf, kA.ToString()).code(), Code::kNotFound);
+}
+
+TEST_F(CatalogTest, RevokeOfAGrantForADeletedFileIsNotFound) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 1));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, kA.ToString(), 2));
+  ASSERT_OK(catalog_->DeleteFile(kA));
+  EXPECT_EQ(catalog_->RemoveGrant(kFirefoxHf, kA.ToString()).code(), Code::kNotFound);
+}
+
+TEST_F(CatalogTest, ListGrantsFiltersAndOrders) {
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "", kCurl, 1));
+  ASSERT_OK(catalog_->RecordStore(kB, 1, "", kCurl, 1));
+  ASSERT_OK(catalog_->AddGrant(kFlatpak, kB.ToString(), 10));
+  ASSERT_OK(catalog_->AddGrant(kFlatpak, kA.ToString(), 11));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, kA.ToString(), 12));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxEvil, "*", 13));
+  ASSERT_OK(catalog_->AddGrant(kCurl, kB.ToString(), 14));
+
+  // Ordered by app, then origin, then digest ("*" before "sha256:").
+  EXPECT_THAT(
+      Grants(),
+      ElementsAre(IsGrant(kCurl, kB.ToString(), 14), IsGrant(kFirefoxEvil, "*", 13),
+                  IsGrant(kFirefoxHf, kA.ToString(), 12), IsGrant(kFlatpak, kA.ToString(), 11),
+                  IsGrant(kFlatpak, kB.ToString(), 10)));
+  EXPECT_THAT(Grants(kA),
+              ElementsAre(IsGrant(kFirefoxEvil, "*", 13), IsGrant(kFirefoxHf, kA.ToString(), 12),
+                          IsGrant(kFlatpak, kA.ToString(), 11)));
+  EXPECT_THAT(Grants(kB),
+              ElementsAre(IsGrant(kCurl, kB.ToString(), 14), IsGrant(kFirefoxEvil, "*", 13),
+                          IsGrant(kFlatpak, kB.ToString(), 10)));
+  // A digest nobody was granted: only the "*" grants.
+  EXPECT_THAT(Grants(kC), ElementsAre(IsGrant(kFirefoxEvil, "*", 13)));
+}
+
+// --- Concurrency --------------------------------------------------------------
+
+TEST_F(CatalogTest, ConcurrentStoresOfOneDigestMakeOneFile) {
+  constexpr int kThreads = 4;
+  constexpr int kStoresEach = 25;
+  std::vector<Status> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t, &results] {
+      Principal who{"/usr/bin/app" + std::to_string(t), ""};
+      for (int i = 0; i < kStoresEach; ++i) {
+        Status s = catalog_->RecordStore(kA, 4096, "name" + std::to_string(t), who, 1 + i);
+        if (!s.ok()) {
+          results[t] = s;
+          return;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (const Status& s : results) EXPECT_TRUE(s.ok()) << s.ToString();
+
+  std::vector<Digest> digests;
+  ASSERT_OK(catalog_->ListDigests(&digests));
+  EXPECT_THAT(digests, ElementsAre(kA));
+  FileRecord f = Get(kA);
+  EXPECT_EQ(f.stored_by, 4u);
+  EXPECT_EQ(f.used_by, 4u);
+  EXPECT_EQ(f.size, 4096u);
+  EXPECT_THAT(f.name, ::testing::StartsWith("name"));  // whichever came first
+  std::vector<UsageRecord> usage = Usage(kA);
+  ASSERT_EQ(usage.size(), 4u);
+  for (const UsageRecord& u : usage) {
+    EXPECT_TRUE(u.stored);
+    EXPECT_EQ(u.stores, static_cast<uint32_t>(kStoresEach));
+  }
+  EXPECT_EQ(QueryText(path(), "SELECT count(*) FROM principals"), "4");
+}
+
+}  // namespace
+}  // namespace costore
