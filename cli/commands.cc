@@ -1,0 +1,253 @@
+#include "commands.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "exit_codes.h"
+#include "format.h"
+#include "progress.h"
+#include "transfer.h"
+
+namespace costore::cli {
+namespace {
+
+using client::kUnknownSize;
+using nlohmann::json;
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.find_last_not_of('/');
+  if (slash == std::string::npos) return path;
+  std::string trimmed = path.substr(0, slash + 1);
+  size_t start = trimmed.rfind('/');
+  return start == std::string::npos ? trimmed : trimmed.substr(start + 1);
+}
+
+std::string NormalizedOrFail(const std::string& what, const std::string& digest) {
+  return Attempt(what, [&] { return client::NormalizeDigest(digest); });
+}
+
+// "self" stands for this program, as the daemon will identify it.
+std::string ResolveApp(const std::string& app) {
+  if (app != "self") return app;
+  char path[PATH_MAX];
+  ssize_t length = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (length < 0) throw Failure{kExitOther, std::string("cannot resolve --app self: ") + std::strerror(errno)};
+  return std::string(path, static_cast<size_t>(length));
+}
+
+json ToJson(const client::FileEntry& entry) {
+  return {{"digest", entry.digest},           {"size", entry.size},
+          {"name", entry.name},               {"private", entry.is_private},
+          {"first-stored", entry.first_stored_usec}, {"last-used", entry.last_used_usec},
+          {"stored-by", entry.stored_by},     {"used-by", entry.used_by}};
+}
+
+void PrintJson(const json& value) { std::cout << value.dump(2) << '\n'; }
+
+}  // namespace
+
+int Put(const client::Client& client, const PutArgs& args) {
+  const bool from_stdin = args.source == "-";
+  const std::string what = "put " + (from_stdin ? std::string("standard input") : args.source);
+  client::UniqueFd file;
+  int fd = STDIN_FILENO;
+  if (!from_stdin) {
+    file.reset(::open(args.source.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!file) throw Failure{kExitOther, "cannot open " + args.source + ": " + std::strerror(errno)};
+    fd = file.get();
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Failure{kExitOther, what + ": " + std::strerror(errno)};
+  if (S_ISDIR(st.st_mode)) throw Failure{kExitOther, what + ": it is a directory"};
+  const bool regular = S_ISREG(st.st_mode);
+  off_t offset = regular ? ::lseek(fd, 0, SEEK_CUR) : 0;
+  if (offset < 0) offset = 0;
+
+  client::StoreOptions options;
+  options.origin = args.origin;
+  options.name = args.name.value_or(from_stdin ? std::string() : Basename(args.source));
+  std::string digest;
+  client::UniqueFd spool;
+  if (args.digest) {
+    digest = NormalizedOrFail(what, *args.digest);
+    if (regular) options.size = static_cast<uint64_t>(st.st_size - offset);
+  } else if (regular) {
+    // The daemon needs the digest up front: hash the file first.
+    ProgressBar bar("hashing");
+    const auto total = static_cast<uint64_t>(st.st_size - offset);
+    Hashed hashed = Attempt(what, [&] {
+      return HashFile(fd, static_cast<uint64_t>(offset), [&](uint64_t done) { bar.Update(done, total); });
+    });
+    digest = hashed.digest;
+    options.size = hashed.size;
+  } else {
+    // A pipe or terminal can be read only once: spool it to an unnamed
+    // temporary file while hashing, then store that.
+    ProgressBar bar("reading");
+    Spooled spooled = Attempt(what, [&] {
+      return SpoolAndHash(fd, [&](uint64_t done) { bar.Update(done, kUnknownSize); });
+    });
+    spool = std::move(spooled.fd);
+    fd = spool.get();
+    digest = spooled.hashed.digest;
+    options.size = spooled.hashed.size;
+  }
+  if (args.size) options.size = *args.size;
+
+  ProgressBar bar("storing");
+  options.progress = [&](uint64_t done, uint64_t total) { bar.Update(done, total); };
+  client::FileInfo info = Attempt(what, [&] { return client.StoreFd(fd, digest, options); });
+  bar.Finish();
+  std::cout << info.digest << '\n';
+  return kExitOk;
+}
+
+int Get(const client::Client& client, const GetArgs& args) {
+  std::string digest = NormalizedOrFail("get", args.digest);
+  const std::string what = "get " + digest;
+  const bool to_stdout = args.output.empty() || args.output == "-";
+  if (to_stdout && ::isatty(STDOUT_FILENO) == 1)
+    throw Failure{kExitUsage, "get: not writing a model file to a terminal: use -o FILE or redirect standard output"};
+
+  client::OpenedFile opened = Attempt(what, [&] { return client.Open(digest, args.origin); });
+  ProgressBar bar("reading");
+  auto progress = [&](uint64_t done) { bar.Update(done, opened.info.size); };
+  uint64_t copied = 0;
+  if (to_stdout) {
+    copied = Attempt(what, [&] { return CopyAll(opened.fd.get(), STDOUT_FILENO, progress); });
+  } else {
+    Attempt(what, [&] {
+      OutputFile output(args.output);
+      copied = CopyAll(opened.fd.get(), output.fd(), progress);
+      if (copied == opened.info.size) output.Commit();
+    });
+  }
+  bar.Finish();
+  if (copied != opened.info.size)
+    throw Failure{kExitOther, what + ": the file ended after " + std::to_string(copied) + " of " +
+                                  std::to_string(opened.info.size) + " bytes"};
+  return kExitOk;
+}
+
+int List(const client::Client& client, bool as_json) {
+  auto files = Attempt("ls", [&] { return client.List(); });
+  if (as_json) {
+    json array = json::array();
+    for (const auto& entry : files) array.push_back(ToJson(entry));
+    PrintJson(array);
+    return kExitOk;
+  }
+  if (files.empty()) {
+    std::cout << "The store is empty.\n";
+    return kExitOk;
+  }
+  Table table({"DIGEST", "SIZE", "NAME", "STORED BY", "USED BY", "LAST USED"});
+  for (const auto& entry : files) {
+    std::string name = entry.name.empty() ? "-" : entry.name;
+    if (entry.is_private) name += " (private)";
+    table.Add({ShortDigest(entry.digest), HumanSize(entry.size), name, std::to_string(entry.stored_by),
+               std::to_string(entry.used_by), HumanTime(entry.last_used_usec)});
+  }
+  std::cout << table.Render();
+  return kExitOk;
+}
+
+int Info(const client::Client& client, const std::string& digest_text, bool as_json) {
+  std::string digest = NormalizedOrFail("info", digest_text);
+  client::FileEntry entry = Attempt("info " + digest, [&] { return client.Stat(digest); });
+  if (as_json) {
+    PrintJson(ToJson(entry));
+    return kExitOk;
+  }
+  Table table({"digest:", entry.digest});
+  table.Add({"name:", entry.name.empty() ? "-" : entry.name});
+  table.Add({"size:", std::to_string(entry.size) + " bytes (" + HumanSize(entry.size) + ")"});
+  table.Add({"private:", entry.is_private ? "yes" : "no"});
+  table.Add({"first stored:", HumanTime(entry.first_stored_usec)});
+  table.Add({"last used:", HumanTime(entry.last_used_usec)});
+  table.Add({"stored by:", std::to_string(entry.stored_by) + " principal(s)"});
+  table.Add({"used by:", std::to_string(entry.used_by) + " principal(s)"});
+  std::cout << table.Render();
+  return kExitOk;
+}
+
+int Remove(const client::Client& client, const std::string& digest_text) {
+  std::string digest = NormalizedOrFail("rm", digest_text);
+  Attempt("rm " + digest, [&] { client.Delete(digest); });
+  return kExitOk;
+}
+
+int Grant(const client::Client& client, const GrantArgs& args) {
+  std::string app = ResolveApp(args.app);
+  Attempt("grant " + args.digest, [&] { client.Grant(app, args.origin, args.digest); });
+  return kExitOk;
+}
+
+int Revoke(const client::Client& client, const GrantArgs& args) {
+  std::string app = ResolveApp(args.app);
+  Attempt("revoke " + args.digest, [&] { client.Revoke(app, args.origin, args.digest); });
+  return kExitOk;
+}
+
+int Grants(const client::Client& client, const std::string& digest_text, bool as_json) {
+  std::string digest = digest_text.empty() ? std::string() : NormalizedOrFail("grants", digest_text);
+  auto grants = Attempt("grants", [&] { return client.ListGrants(digest); });
+  if (as_json) {
+    json array = json::array();
+    for (const auto& grant : grants) {
+      array.push_back({{"app", grant.app},
+                       {"origin", grant.origin},
+                       {"digest", grant.digest},
+                       {"created", grant.created_usec}});
+    }
+    PrintJson(array);
+    return kExitOk;
+  }
+  if (grants.empty()) {
+    std::cout << "No grants.\n";
+    return kExitOk;
+  }
+  Table table({"APP", "ORIGIN", "FILE", "CREATED"});
+  for (const auto& grant : grants) {
+    table.Add({grant.app, HumanOrigin(grant.origin), grant.digest == "*" ? "* (every file)" : ShortDigest(grant.digest),
+               HumanTime(grant.created_usec)});
+  }
+  std::cout << table.Render();
+  return kExitOk;
+}
+
+int Usage(const client::Client& client, const std::string& digest_text, bool as_json) {
+  std::string digest = NormalizedOrFail("usage", digest_text);
+  auto principals = Attempt("usage " + digest, [&] { return client.Usage(digest); });
+  if (as_json) {
+    json array = json::array();
+    for (const auto& usage : principals) {
+      array.push_back({{"app", usage.app},
+                       {"origin", usage.origin},
+                       {"stored", usage.stored},
+                       {"first-used", usage.first_used_usec},
+                       {"last-used", usage.last_used_usec},
+                       {"stores", usage.stores},
+                       {"reads", usage.reads}});
+    }
+    PrintJson(array);
+    return kExitOk;
+  }
+  Table table({"APP", "ORIGIN", "STORED", "STORES", "READS", "FIRST USED", "LAST USED"});
+  for (const auto& usage : principals) {
+    table.Add({usage.app, HumanOrigin(usage.origin), usage.stored ? "yes" : "no", std::to_string(usage.stores),
+               std::to_string(usage.reads), HumanTime(usage.first_used_usec), HumanTime(usage.last_used_usec)});
+  }
+  std::cout << table.Render();
+  return kExitOk;
+}
+
+}  // namespace costore::cli

@@ -1,0 +1,42 @@
+// The costore subcommands. Each returns the process exit status and throws
+// Failure (see exit_codes.h) when something goes wrong.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <costore/costore.hpp>
+
+namespace costore::cli {
+
+struct PutArgs {
+  std::string source;  // a path, or "-" for standard input
+  std::string origin;
+  std::optional<std::string> name;
+  std::optional<uint64_t> size;
+  std::optional<std::string> digest;
+};
+
+struct GetArgs {
+  std::string digest;
+  std::string output;  // "" or "-": standard output
+  std::string origin;
+};
+
+struct GrantArgs {
+  std::string digest;  // a digest or "*"
+  std::string app;     // "self" means this executable
+  std::string origin;
+};
+
+int Put(const client::Client& client, const PutArgs& args);
+int Get(const client::Client& client, const GetArgs& args);
+int List(const client::Client& client, bool json);
+int Info(const client::Client& client, const std::string& digest, bool json);
+int Remove(const client::Client& client, const std::string& digest);
+int Grant(const client::Client& client, const GrantArgs& args);
+int Revoke(const client::Client& client, const GrantArgs& args);
+int Grants(const client::Client& client, const std::string& digest, bool json);
+int Usage(const client::Client& client, const std::string& digest, bool json);
+
+}  // namespace costore::cli

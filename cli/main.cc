@@ -1,0 +1,111 @@
+// costore: the command-line tool for the per-user model store (costored).
+// See README.md for the commands and exit codes.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include <costore/costore.hpp>
+
+#include "commands.h"
+#include "exit_codes.h"
+
+namespace {
+
+using namespace costore::cli;
+
+constexpr const char* kDigestHelp = "a digest: sha256:<64 hex digits>, or the bare hex";
+
+int Run(int argc, char** argv) {
+  CLI::App app{"costore: the per-user store of AI model files, named by SHA-256 and shared by browsers and apps"};
+  app.set_version_flag("--version", std::string("costore ") + COSTORE_VERSION);
+  app.require_subcommand(1);
+  app.footer(kExitCodesHelp);
+
+  PutArgs put;
+  auto* put_cmd = app.add_subcommand("put", "Store a file (or standard input, \"-\") and print its digest");
+  put_cmd->add_option("FILE", put.source, "the file to store, or - for standard input")->required();
+  put_cmd->add_option("--origin", put.origin, "the web origin to store it for (default: this app itself)");
+  put_cmd->add_option("--name", put.name, "a name shown to the user (default: the file's name)");
+  put_cmd->add_option("--size", put.size, "the expected size in bytes (default: the file's size)");
+  put_cmd->add_option("--digest", put.digest,
+                      "the expected digest; when omitted it is computed first (standard input is then spooled "
+                      "to an unnamed temporary file in $TMPDIR)");
+
+  GetArgs get;
+  auto* get_cmd = app.add_subcommand("get", "Write a stored file to standard output or to a file");
+  get_cmd->add_option("DIGEST", get.digest, kDigestHelp)->required();
+  get_cmd->add_option("-o,--output", get.output, "the file to write (default: standard output)");
+  get_cmd->add_option("--origin", get.origin, "the web origin to read it as (default: this app itself)");
+
+  bool json = false;
+  auto* ls_cmd = app.add_subcommand("ls", "List the stored files");
+  ls_cmd->add_flag("--json", json, "print JSON");
+
+  std::string digest;
+  auto* info_cmd = app.add_subcommand("info", "Show one stored file");
+  info_cmd->add_option("DIGEST", digest, kDigestHelp)->required();
+  info_cmd->add_flag("--json", json, "print JSON");
+
+  auto* rm_cmd = app.add_subcommand("rm", "Delete a stored file, its attribution and its grants");
+  rm_cmd->add_option("DIGEST", digest, kDigestHelp)->required();
+
+  GrantArgs grant;
+  const char* app_help =
+      "the app, as the daemon identifies it: an absolute executable path, flatpak:<id> or snap:<name>; "
+      "\"self\" is this costore executable";
+  auto* grant_cmd = app.add_subcommand("grant", "Let an app (and origin) open a file, or every file with '*'");
+  grant_cmd->add_option("DIGEST", grant.digest, "a digest, or '*' for every file")->required();
+  grant_cmd->add_option("--app", grant.app, app_help)->required();
+  grant_cmd->add_option("--origin", grant.origin, "the web origin (default: the app itself)");
+
+  auto* revoke_cmd = app.add_subcommand("revoke", "Remove a grant");
+  revoke_cmd->add_option("DIGEST", grant.digest, "a digest, or '*' for every file")->required();
+  revoke_cmd->add_option("--app", grant.app, app_help)->required();
+  revoke_cmd->add_option("--origin", grant.origin, "the web origin (default: the app itself)");
+
+  auto* grants_cmd = app.add_subcommand("grants", "List grants (all, or those naming DIGEST)");
+  grants_cmd->add_option("DIGEST", digest, kDigestHelp);
+  grants_cmd->add_flag("--json", json, "print JSON");
+
+  auto* usage_cmd = app.add_subcommand("usage", "Show which apps and origins stored and read a file");
+  usage_cmd->add_option("DIGEST", digest, kDigestHelp)->required();
+  usage_cmd->add_flag("--json", json, "print JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& success) {
+    return app.exit(success);  // --help, --version
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);  // prints the message and a hint
+    return kExitUsage;
+  }
+
+  try {
+    costore::client::Client client = costore::client::Client::Connect();
+    if (*put_cmd) return Put(client, put);
+    if (*get_cmd) return Get(client, get);
+    if (*ls_cmd) return List(client, json);
+    if (*info_cmd) return Info(client, digest, json);
+    if (*rm_cmd) return Remove(client, digest);
+    if (*grant_cmd) return Grant(client, grant);
+    if (*revoke_cmd) return Revoke(client, grant);
+    if (*grants_cmd) return Grants(client, digest, json);
+    if (*usage_cmd) return Usage(client, digest, json);
+  } catch (const Failure& failure) {
+    std::cerr << "costore: " << failure.message << '\n';
+    return failure.code;
+  } catch (const costore::client::Error& error) {
+    std::cerr << "costore: " << error.what() << '\n';
+    return ExitCodeFor(error.code());
+  } catch (const std::exception& error) {
+    std::cerr << "costore: " << error.what() << '\n';
+    return kExitOther;
+  }
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

@@ -1,0 +1,317 @@
+/*
+ * libcostore: the C interface to costored, the per-user store of AI model
+ * files named by their SHA-256.
+ *
+ * Bytes never travel in D-Bus messages: a store hands the daemon a file
+ * descriptor to read from, and an open hands the caller a read-only file
+ * descriptor (mmap-able) on the stored bytes.
+ *
+ * Conventions
+ *   - Every function that can fail returns a costore_error; COSTORE_OK (0)
+ *     is success. On failure the handle keeps the error's code and message
+ *     (costore_client_get_error_code / _get_error_message) until the next
+ *     call on that handle. Messages from the daemon are kept word for word.
+ *   - No C++ exception ever crosses this interface.
+ *   - Strings and records returned through out-parameters are allocated by
+ *     the library and released with the matching *_free function; the
+ *     caller never frees them with free(3) directly.
+ *   - Digests are written "sha256:<64 lowercase hex>". Every function taking
+ *     a digest also accepts what costore_digest_normalize() accepts (bare
+ *     hex, any case).
+ *   - Times are microseconds since the Unix epoch.
+ *   - A costore_client is not meant for concurrent use: use one handle per
+ *     thread (the last-error message belongs to the handle). Callbacks run
+ *     on the thread that made the call.
+ *
+ * Usable from C11 and C++.
+ */
+#ifndef COSTORE_COSTORE_H
+#define COSTORE_COSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifndef COSTORE_EXPORT
+#if defined(__GNUC__)
+#define COSTORE_EXPORT __attribute__((visibility("default")))
+#else
+#define COSTORE_EXPORT
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The size of a buffer that holds a normalized digest and its NUL:
+ * "sha256:" + 64 hex digits + NUL. */
+#define COSTORE_DIGEST_BUFFER_SIZE 72
+
+/* A total size that is not known (progress callbacks). */
+#define COSTORE_SIZE_UNKNOWN UINT64_MAX
+
+/*
+ * costore_error: the outcome of a call. Codes 1-10 are the daemon's errors
+ * (io.github.costore.Error.<Name>); the last two are the library's own.
+ * The numbers are part of the ABI and never change.
+ */
+typedef enum costore_error {
+  COSTORE_OK = 0,
+  COSTORE_ERROR_NOT_FOUND = 1,           /* no such file, or not readable by this principal */
+  COSTORE_ERROR_PERMISSION_DENIED = 2,   /* the caller may not use this interface */
+  COSTORE_ERROR_DIGEST_MISMATCH = 3,     /* the bytes did not match the digest or size */
+  COSTORE_ERROR_INVALID_ARGUMENT = 4,    /* a malformed digest, origin, option or descriptor */
+  COSTORE_ERROR_KEYRING_UNAVAILABLE = 5, /* private files need the (unlocked) keyring */
+  COSTORE_ERROR_NO_SPACE = 6,            /* the disk holding the store is full */
+  COSTORE_ERROR_QUOTA_EXCEEDED = 7,      /* a configured limit would be exceeded */
+  COSTORE_ERROR_CANCELLED = 8,           /* the transfer was abandoned */
+  COSTORE_ERROR_BUSY = 9,                /* too many transfers in flight; try again later */
+  COSTORE_ERROR_IO = 10,                 /* the daemon (or this library) could not read or write */
+  COSTORE_ERROR_UNREACHABLE = 11,        /* no session bus, or no costored on it */
+  COSTORE_ERROR_FAILED = 12              /* anything else; the message says what */
+} costore_error;
+
+/*
+ * The records below are always allocated by the library and handed out by
+ * pointer: later versions may append fields, so never allocate, embed or
+ * copy them by value.
+ */
+
+/* A stored file, as Store and Open describe it. */
+typedef struct costore_file_info {
+  char *digest;               /* "sha256:<hex>" */
+  uint64_t size;              /* bytes */
+  char *name;                 /* human-readable hint, may be "" */
+  int64_t first_stored_usec;
+} costore_file_info;
+
+/* One file of the store, as the manager sees it (List, Stat). */
+typedef struct costore_file_entry {
+  char *digest;
+  uint64_t size;
+  char *name;
+  bool is_private;            /* encrypted at rest */
+  int64_t first_stored_usec;
+  int64_t last_used_usec;     /* the last store or read */
+  uint32_t stored_by;         /* how many principals stored it */
+  uint32_t used_by;           /* how many principals stored or read it */
+} costore_file_entry;
+
+/* A standing permission for the principal (app, origin) to open a file. */
+typedef struct costore_grant {
+  char *app;                  /* "/usr/bin/foo", "flatpak:<id>" or "snap:<name>" */
+  char *origin;               /* "" for the app itself, or a web origin */
+  char *digest;               /* a digest, or "*" for every file */
+  int64_t created_usec;
+} costore_grant;
+
+/* How one principal (app, origin) used one file. */
+typedef struct costore_principal_usage {
+  char *app;
+  char *origin;
+  bool stored;                /* this principal stored the file */
+  int64_t first_used_usec;
+  int64_t last_used_usec;
+  uint32_t stores;            /* how many times it stored the file */
+  uint32_t reads;             /* how many times it opened the file */
+} costore_principal_usage;
+
+/* The handle on the daemon. */
+typedef struct costore_client costore_client;
+
+/* Options of a store (origin, name, expected size, progress). */
+typedef struct costore_store_options costore_store_options;
+
+/*
+ * costore_progress_fn: called during a store, about ten times a second and
+ * once at the end with done == total. @total is COSTORE_SIZE_UNKNOWN when
+ * the size is not known in advance.
+ */
+typedef void (*costore_progress_fn)(uint64_t done, uint64_t total, void *user_data);
+
+/*
+ * costore_read_fn: feeds a streamed store. Copy up to @size bytes into
+ * @buffer and return how many; return 0 at the end of the stream, or a
+ * negative number to abandon the store (it then fails with
+ * COSTORE_ERROR_CANCELLED and nothing is stored).
+ */
+typedef ssize_t (*costore_read_fn)(void *buffer, size_t size, void *user_data);
+
+/* ---- library ---------------------------------------------------------- */
+
+/* The library's version, "MAJOR.MINOR.PATCH". Static; do not free. */
+COSTORE_EXPORT const char *costore_version(void);
+
+/* The name of @code: "OK", "NotFound", ..., "IOError", "Unreachable",
+ * "Failed" (the D-Bus error names without their prefix). Static. */
+COSTORE_EXPORT const char *costore_error_name(costore_error code);
+
+/*
+ * costore_digest_normalize: turns a user-typed digest into the one form the
+ * daemon accepts. Accepts "sha256:<hex>", "sha256-<hex>" (Ollama) or bare
+ * <hex>, 64 hex digits in any case, surrounded by optional whitespace.
+ * Writes "sha256:<64 lowercase hex>" and a NUL to @out (at least
+ * COSTORE_DIGEST_BUFFER_SIZE bytes) and returns COSTORE_OK; otherwise
+ * returns COSTORE_ERROR_INVALID_ARGUMENT and, if @reason is not NULL, points
+ * it at a static English sentence saying what is wrong.
+ */
+COSTORE_EXPORT costore_error costore_digest_normalize(const char *text, char *out, size_t out_size,
+                                                      const char **reason);
+
+/* ---- the handle ------------------------------------------------------- */
+
+/* A new, unconnected handle; NULL only when out of memory. */
+COSTORE_EXPORT costore_client *costore_client_new(void);
+
+/* Frees @client (NULL is allowed). File descriptors it returned stay open. */
+COSTORE_EXPORT void costore_client_free(costore_client *client);
+
+/*
+ * costore_client_connect: connects to the session bus
+ * (DBUS_SESSION_BUS_ADDRESS). Optional: every call connects on first use,
+ * but calling it first reports COSTORE_ERROR_UNREACHABLE early. Does not
+ * start or look for the daemon itself.
+ */
+COSTORE_EXPORT costore_error costore_client_connect(costore_client *client);
+
+/* The code of the last failed call on @client (COSTORE_OK if none). */
+COSTORE_EXPORT costore_error costore_client_get_error_code(const costore_client *client);
+
+/* The message of the last failed call on @client, "" if none. Owned by the
+ * handle, valid until the next call on it. */
+COSTORE_EXPORT const char *costore_client_get_error_message(const costore_client *client);
+
+/* ---- store options ---------------------------------------------------- */
+
+/* New options: origin "", no name, size unknown, no progress. NULL only
+ * when out of memory. */
+COSTORE_EXPORT costore_store_options *costore_store_options_new(void);
+
+/* Frees @options (NULL is allowed). */
+COSTORE_EXPORT void costore_store_options_free(costore_store_options *options);
+
+/* The web origin the caller acts for ("https://example.org"), or "" (the
+ * default) for the calling app itself. Copied. */
+COSTORE_EXPORT costore_error costore_store_options_set_origin(costore_store_options *options,
+                                                              const char *origin);
+
+/* A human-readable name shown to the user, e.g.
+ * "Xenova/whisper-tiny.en/onnx/decoder_model_merged.onnx". Copied. */
+COSTORE_EXPORT costore_error costore_store_options_set_name(costore_store_options *options,
+                                                            const char *name);
+
+/* The expected size in bytes; the store fails with
+ * COSTORE_ERROR_DIGEST_MISMATCH if another amount arrives. Stores from a
+ * path fill it in from the file when it is not set. */
+COSTORE_EXPORT costore_error costore_store_options_set_size(costore_store_options *options,
+                                                            uint64_t size);
+
+/* A progress callback (NULL to remove) and its user data. */
+COSTORE_EXPORT costore_error costore_store_options_set_progress(costore_store_options *options,
+                                                                costore_progress_fn progress,
+                                                                void *user_data);
+
+/* ---- Store1: storing and opening ------------------------------------- */
+
+/*
+ * costore_client_store_path: stores the file at @path under @digest. The
+ * daemon reads it and verifies every byte; on a mismatch nothing is stored
+ * and COSTORE_ERROR_DIGEST_MISMATCH's message names the digest and size
+ * that arrived. @options may be NULL. On success, if @info is not NULL, it
+ * receives the stored file's description (free it with
+ * costore_file_info_free). Stores take as long as the bytes take: there is
+ * no timeout.
+ */
+COSTORE_EXPORT costore_error costore_client_store_path(costore_client *client, const char *path,
+                                                       const char *digest,
+                                                       const costore_store_options *options,
+                                                       costore_file_info **info);
+
+/*
+ * costore_client_store_fd: as store_path, reading @fd (a regular file, pipe
+ * or socket) from its current position to its end. @fd stays the caller's:
+ * it is not closed. For a regular file, progress follows the file offset.
+ */
+COSTORE_EXPORT costore_error costore_client_store_fd(costore_client *client, int fd,
+                                                     const char *digest,
+                                                     const costore_store_options *options,
+                                                     costore_file_info **info);
+
+/*
+ * costore_client_store_stream: as store_path, with the bytes produced by
+ * @read (see costore_read_fn), which is called on the calling thread while
+ * the daemon reads them from a pipe. Progress counts the bytes produced.
+ */
+COSTORE_EXPORT costore_error costore_client_store_stream(costore_client *client,
+                                                         costore_read_fn read, void *read_data,
+                                                         const char *digest,
+                                                         const costore_store_options *options,
+                                                         costore_file_info **info);
+
+/*
+ * costore_client_open: opens a stored file on behalf of (this app,
+ * @origin); @origin NULL or "" means the app itself. On success *@fd is a
+ * new read-only descriptor (close-on-exec) at the start of the bytes; it is
+ * the caller's to close. @info may be NULL. A file this principal may not
+ * read fails exactly like a missing one: COSTORE_ERROR_NOT_FOUND.
+ */
+COSTORE_EXPORT costore_error costore_client_open(costore_client *client, const char *digest,
+                                                 const char *origin, int *fd,
+                                                 costore_file_info **info);
+
+/* ---- Manager1: the user's view --------------------------------------- */
+
+/* Every stored file, ordered by digest: a NULL-terminated array in
+ * *@entries, freed with costore_file_entry_array_free. If @count is not
+ * NULL it receives the number of entries. */
+COSTORE_EXPORT costore_error costore_client_list(costore_client *client,
+                                                 costore_file_entry ***entries, size_t *count);
+
+/* One stored file; free *@entry with costore_file_entry_free. */
+COSTORE_EXPORT costore_error costore_client_stat(costore_client *client, const char *digest,
+                                                 costore_file_entry **entry);
+
+/* Deletes a file: its bytes, record, attribution and grants. Descriptors
+ * already handed out stay readable until closed. */
+COSTORE_EXPORT costore_error costore_client_delete(costore_client *client, const char *digest);
+
+/* Lets the principal (@app, @origin) open @digest, or every file when
+ * @digest is "*". @app is written as the daemon identifies apps: an
+ * absolute executable path, "flatpak:<id>" or "snap:<name>". @origin NULL or
+ * "" means the app itself. Granting twice is not an error. */
+COSTORE_EXPORT costore_error costore_client_grant(costore_client *client, const char *app,
+                                                  const char *origin, const char *digest);
+
+/* Removes a grant made by costore_client_grant (same arguments);
+ * COSTORE_ERROR_NOT_FOUND if there is no such grant. */
+COSTORE_EXPORT costore_error costore_client_revoke(costore_client *client, const char *app,
+                                                   const char *origin, const char *digest);
+
+/* The grants, all of them when @digest is NULL or "", otherwise those
+ * naming @digest (including grants for "*"). NULL-terminated array in
+ * *@grants, freed with costore_grant_array_free; @count may be NULL. */
+COSTORE_EXPORT costore_error costore_client_list_grants(costore_client *client, const char *digest,
+                                                        costore_grant ***grants, size_t *count);
+
+/* The principals that stored or read @digest, first stored first.
+ * NULL-terminated array in *@usage, freed with
+ * costore_principal_usage_array_free; @count may be NULL. */
+COSTORE_EXPORT costore_error costore_client_usage(costore_client *client, const char *digest,
+                                                  costore_principal_usage ***usage,
+                                                  size_t *count);
+
+/* ---- freeing results (NULL is allowed everywhere) -------------------- */
+
+COSTORE_EXPORT void costore_file_info_free(costore_file_info *info);
+COSTORE_EXPORT void costore_file_entry_free(costore_file_entry *entry);
+COSTORE_EXPORT void costore_file_entry_array_free(costore_file_entry **entries);
+COSTORE_EXPORT void costore_grant_array_free(costore_grant **grants);
+COSTORE_EXPORT void costore_principal_usage_array_free(costore_principal_usage **usage);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COSTORE_COSTORE_H */

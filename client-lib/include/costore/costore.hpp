@@ -1,0 +1,242 @@
+// libcostore: the C++ interface to costored, the per-user store of AI model
+// files named by their SHA-256.
+//
+// Bytes never travel in D-Bus messages: a store hands the daemon a file
+// descriptor to read from, and Open hands back a read-only descriptor
+// (mmap-able) on the stored bytes.
+//
+// Every failure is thrown as costore::client::Error, whose code says which
+// kind (one per io.github.costore.Error.<Name>, plus Unreachable and Failed)
+// and whose what() is the daemon's message, word for word.
+//
+// A Client may be shared by threads: every call takes a bus connection of
+// its own for its duration, so stores and opens run side by side.
+// Callbacks (progress, stream readers) run on the thread that made the call.
+//
+// Digests are "sha256:<64 lowercase hex>"; every call taking a digest also
+// accepts what NormalizeDigest accepts (bare hex, any case). Times are
+// microseconds since the Unix epoch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <unistd.h>
+
+#ifndef COSTORE_EXPORT
+#if defined(__GNUC__)
+#define COSTORE_EXPORT __attribute__((visibility("default")))
+#else
+#define COSTORE_EXPORT
+#endif
+#endif
+
+namespace costore::client {
+
+// A total size that is not known in advance (progress callbacks).
+inline constexpr uint64_t kUnknownSize = UINT64_MAX;
+
+// The kinds of failure. The values equal the C ABI's costore_error codes.
+enum class ErrorCode : int {
+  kNotFound = 1,            // no such file, or not readable by this principal
+  kPermissionDenied = 2,    // the caller may not use this interface
+  kDigestMismatch = 3,      // the bytes did not match the digest or size
+  kInvalidArgument = 4,     // a malformed digest, origin, option or descriptor
+  kKeyringUnavailable = 5,  // private files need the (unlocked) keyring
+  kNoSpace = 6,             // the disk holding the store is full
+  kQuotaExceeded = 7,       // a configured limit would be exceeded
+  kCancelled = 8,           // the transfer was abandoned
+  kBusy = 9,                // too many transfers in flight; try again later
+  kIOError = 10,            // the daemon (or this library) could not read or write
+  kUnreachable = 11,        // no session bus, or no costored on it
+  kFailed = 12,             // anything else; the message says what
+};
+
+// "NotFound", "PermissionDenied", ..., "IOError", "Unreachable", "Failed".
+COSTORE_EXPORT std::string_view ErrorCodeName(ErrorCode code);
+
+// The one exception type the library throws (besides std::bad_alloc and
+// whatever a caller's own callback throws, which is passed through).
+class COSTORE_EXPORT Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message);
+  ErrorCode code() const noexcept { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+// A stored file, as Store and Open describe it.
+struct FileInfo {
+  std::string digest{};
+  uint64_t size = 0;
+  std::string name{};  // human-readable hint, may be empty
+  int64_t first_stored_usec = 0;
+};
+
+// One file of the store, as the manager sees it (List, Stat).
+struct FileEntry {
+  std::string digest{};
+  uint64_t size = 0;
+  std::string name{};
+  bool is_private = false;  // encrypted at rest
+  int64_t first_stored_usec = 0;
+  int64_t last_used_usec = 0;  // the last store or read
+  uint32_t stored_by = 0;      // how many principals stored it
+  uint32_t used_by = 0;        // how many principals stored or read it
+};
+
+// A standing permission for the principal (app, origin) to open a file.
+struct GrantEntry {
+  std::string app{};     // "/usr/bin/foo", "flatpak:<id>" or "snap:<name>"
+  std::string origin{};  // "" for the app itself, or a web origin
+  std::string digest{};  // a digest, or "*" for every file
+  int64_t created_usec = 0;
+};
+
+// How one principal (app, origin) used one file.
+struct PrincipalUsage {
+  std::string app{};
+  std::string origin{};
+  bool stored = false;  // this principal stored the file
+  int64_t first_used_usec = 0;
+  int64_t last_used_usec = 0;
+  uint32_t stores = 0;  // how many times it stored the file
+  uint32_t reads = 0;   // how many times it opened the file
+};
+
+// Called during a store about ten times a second, and once at the end with
+// done == total. `total` is kUnknownSize when not known in advance.
+using ProgressCallback = std::function<void(uint64_t done, uint64_t total)>;
+
+// Feeds a streamed store: fill (part of) `buffer` and return how many bytes
+// were written to it; 0 ends the stream. An exception abandons the store
+// (nothing is stored) and is rethrown by StoreStream.
+using ReadCallback = std::function<size_t(std::span<std::byte> buffer)>;
+
+// Designated initializers read well: {.origin = "https://example.org"}.
+struct StoreOptions {
+  // The web origin the caller acts for ("https://example.org"), or "" for
+  // the calling app itself.
+  std::string origin{};
+  // A human-readable name shown to the user; the first name given is kept.
+  std::string name{};
+  // The expected size: any other amount is a DigestMismatch. StorePath
+  // fills it in from the file when not set.
+  std::optional<uint64_t> size{};
+  ProgressCallback progress{};
+};
+
+// An owned file descriptor, closed on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  // Gives up ownership: the caller closes the returned descriptor.
+  int release() noexcept {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// An opened stored file: a read-only descriptor at the start of its bytes
+// (mmap-able; writes through it fail) and its description.
+struct OpenedFile {
+  UniqueFd fd;
+  FileInfo info;
+};
+
+class COSTORE_EXPORT Client {
+ public:
+  // Connects to the session bus (DBUS_SESSION_BUS_ADDRESS). Throws
+  // Error(kUnreachable) when there is none. Does not look for the daemon:
+  // calls report kUnreachable when it is not there.
+  static Client Connect();
+
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  // --- Store1 ---
+
+  // Stores the file at `path` under `digest`. The daemon reads every byte
+  // and verifies it; on a mismatch nothing is stored and the
+  // kDigestMismatch message names the digest and size that arrived. No
+  // timeout: a store takes as long as its bytes take.
+  FileInfo StorePath(const std::string& path, std::string_view digest,
+                     const StoreOptions& options = {}) const;
+  // As StorePath, reading `fd` (regular file, pipe or socket) from its
+  // current position to its end. `fd` stays the caller's (not closed).
+  FileInfo StoreFd(int fd, std::string_view digest, const StoreOptions& options = {}) const;
+  // As StorePath, with the bytes produced by `read`, called on this thread
+  // while the daemon reads them from a pipe.
+  FileInfo StoreStream(const ReadCallback& read, std::string_view digest,
+                       const StoreOptions& options = {}) const;
+
+  // Opens a stored file for (this app, `origin`). A file this principal may
+  // not read fails exactly like a missing one: kNotFound. May wait up to a
+  // few minutes for the user's consent.
+  OpenedFile Open(std::string_view digest, std::string_view origin = {}) const;
+
+  // --- Manager1 ---
+
+  std::vector<FileEntry> List() const;  // ordered by digest
+  FileEntry Stat(std::string_view digest) const;
+  // Removes the file's bytes, record, attribution and grants. Descriptors
+  // already handed out stay readable until closed.
+  void Delete(std::string_view digest) const;
+  // Lets (app, origin) open `digest`, or every file when digest is "*".
+  // `app` as the daemon identifies apps: an absolute executable path,
+  // "flatpak:<id>" or "snap:<name>"; origin "" for the app itself.
+  void Grant(std::string_view app, std::string_view origin, std::string_view digest) const;
+  // Removes such a grant; kNotFound if there is none.
+  void Revoke(std::string_view app, std::string_view origin, std::string_view digest) const;
+  // All grants, or (digest not empty) those naming `digest`, including "*".
+  std::vector<GrantEntry> ListGrants(std::string_view digest = {}) const;
+  // The principals that stored or read `digest`, first stored first.
+  std::vector<PrincipalUsage> Usage(std::string_view digest) const;
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Turns a user-typed digest into the daemon's one form. Accepts
+// "sha256:<hex>", "sha256-<hex>" (Ollama) or bare <hex>: 64 hex digits in
+// any case, surrounded by optional whitespace. Returns
+// "sha256:<64 lowercase hex>"; throws Error(kInvalidArgument) saying what
+// is wrong otherwise.
+COSTORE_EXPORT std::string NormalizeDigest(std::string_view text);
+
+// The library's version, "MAJOR.MINOR.PATCH".
+COSTORE_EXPORT std::string_view LibraryVersion();
+
+}  // namespace costore::client

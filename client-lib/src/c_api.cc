@@ -1,0 +1,449 @@
+// The C ABI over costore::client::Client. Every entry point catches every
+// exception: none crosses into C.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "costore/costore.h"
+#include "internal.h"
+
+using costore::client::Client;
+using costore::client::Error;
+using costore::client::ErrorCode;
+
+static_assert(static_cast<int>(ErrorCode::kNotFound) == COSTORE_ERROR_NOT_FOUND);
+static_assert(static_cast<int>(ErrorCode::kPermissionDenied) == COSTORE_ERROR_PERMISSION_DENIED);
+static_assert(static_cast<int>(ErrorCode::kDigestMismatch) == COSTORE_ERROR_DIGEST_MISMATCH);
+static_assert(static_cast<int>(ErrorCode::kInvalidArgument) == COSTORE_ERROR_INVALID_ARGUMENT);
+static_assert(static_cast<int>(ErrorCode::kKeyringUnavailable) == COSTORE_ERROR_KEYRING_UNAVAILABLE);
+static_assert(static_cast<int>(ErrorCode::kNoSpace) == COSTORE_ERROR_NO_SPACE);
+static_assert(static_cast<int>(ErrorCode::kQuotaExceeded) == COSTORE_ERROR_QUOTA_EXCEEDED);
+static_assert(static_cast<int>(ErrorCode::kCancelled) == COSTORE_ERROR_CANCELLED);
+static_assert(static_cast<int>(ErrorCode::kBusy) == COSTORE_ERROR_BUSY);
+static_assert(static_cast<int>(ErrorCode::kIOError) == COSTORE_ERROR_IO);
+static_assert(static_cast<int>(ErrorCode::kUnreachable) == COSTORE_ERROR_UNREACHABLE);
+static_assert(static_cast<int>(ErrorCode::kFailed) == COSTORE_ERROR_FAILED);
+
+struct costore_client {
+  std::optional<Client> client;
+  costore_error last_code = COSTORE_OK;
+  std::string last_message;
+};
+
+struct costore_store_options {
+  costore::client::StoreOptions options;
+  costore_progress_fn progress = nullptr;
+  void* progress_data = nullptr;
+};
+
+namespace {
+
+// Thrown by the C read callback adapter when the callback asks to stop.
+struct StreamAbandoned {};
+
+costore_error Fail(costore_client* client, costore_error code, std::string message) {
+  try {
+    client->last_code = code;
+    client->last_message = std::move(message);
+  } catch (...) {
+    client->last_message.clear();
+  }
+  return code;
+}
+
+// Runs `body` for `client`, turning every exception into an error code and a
+// message kept on the handle.
+template <typename Body>
+costore_error Guard(costore_client* client, Body&& body) {
+  if (!client) return COSTORE_ERROR_INVALID_ARGUMENT;
+  client->last_code = COSTORE_OK;
+  client->last_message.clear();
+  try {
+    body();
+    return COSTORE_OK;
+  } catch (const Error& error) {
+    return Fail(client, static_cast<costore_error>(error.code()), error.what());
+  } catch (const StreamAbandoned&) {
+    return Fail(client, COSTORE_ERROR_CANCELLED, "the read callback abandoned the store; nothing was stored");
+  } catch (const std::bad_alloc&) {
+    return Fail(client, COSTORE_ERROR_FAILED, "out of memory");
+  } catch (const std::exception& error) {
+    return Fail(client, COSTORE_ERROR_FAILED, error.what());
+  } catch (...) {
+    return Fail(client, COSTORE_ERROR_FAILED, "unknown error");
+  }
+}
+
+Client& Connected(costore_client* client) {
+  if (!client->client) client->client.emplace(Client::Connect());
+  return *client->client;
+}
+
+void Require(const void* pointer, const char* argument) {
+  if (!pointer) throw Error(ErrorCode::kInvalidArgument, std::string(argument) + ": must not be NULL");
+}
+
+std::string_view OrEmpty(const char* text) { return text ? std::string_view(text) : std::string_view(); }
+
+char* CopyString(const std::string& text) {
+  char* copy = static_cast<char*>(std::malloc(text.size() + 1));
+  if (!copy) throw std::bad_alloc();
+  std::memcpy(copy, text.c_str(), text.size() + 1);
+  return copy;
+}
+
+template <typename T>
+T* AllocateRecord() {
+  T* record = static_cast<T*>(std::calloc(1, sizeof(T)));
+  if (!record) throw std::bad_alloc();
+  return record;
+}
+
+costore::client::StoreOptions ToStoreOptions(const costore_store_options* options) {
+  if (!options) return {};
+  costore::client::StoreOptions converted = options->options;
+  if (options->progress) {
+    converted.progress = [fn = options->progress, data = options->progress_data](uint64_t done, uint64_t total) {
+      fn(done, total, data);
+    };
+  }
+  return converted;
+}
+
+costore_file_info* NewFileInfo(const costore::client::FileInfo& info) {
+  auto* record = AllocateRecord<costore_file_info>();
+  try {
+    record->digest = CopyString(info.digest);
+    record->name = CopyString(info.name);
+  } catch (...) {
+    costore_file_info_free(record);
+    throw;
+  }
+  record->size = info.size;
+  record->first_stored_usec = info.first_stored_usec;
+  return record;
+}
+
+costore_file_entry* NewFileEntry(const costore::client::FileEntry& entry) {
+  auto* record = AllocateRecord<costore_file_entry>();
+  try {
+    record->digest = CopyString(entry.digest);
+    record->name = CopyString(entry.name);
+  } catch (...) {
+    costore_file_entry_free(record);
+    throw;
+  }
+  record->size = entry.size;
+  record->is_private = entry.is_private;
+  record->first_stored_usec = entry.first_stored_usec;
+  record->last_used_usec = entry.last_used_usec;
+  record->stored_by = entry.stored_by;
+  record->used_by = entry.used_by;
+  return record;
+}
+
+void FreeGrant(costore_grant* grant) {
+  if (!grant) return;
+  std::free(grant->app);
+  std::free(grant->origin);
+  std::free(grant->digest);
+  std::free(grant);
+}
+
+costore_grant* NewGrant(const costore::client::GrantEntry& grant) {
+  auto* record = AllocateRecord<costore_grant>();
+  try {
+    record->app = CopyString(grant.app);
+    record->origin = CopyString(grant.origin);
+    record->digest = CopyString(grant.digest);
+  } catch (...) {
+    FreeGrant(record);
+    throw;
+  }
+  record->created_usec = grant.created_usec;
+  return record;
+}
+
+void FreePrincipalUsage(costore_principal_usage* usage) {
+  if (!usage) return;
+  std::free(usage->app);
+  std::free(usage->origin);
+  std::free(usage);
+}
+
+costore_principal_usage* NewPrincipalUsage(const costore::client::PrincipalUsage& usage) {
+  auto* record = AllocateRecord<costore_principal_usage>();
+  try {
+    record->app = CopyString(usage.app);
+    record->origin = CopyString(usage.origin);
+  } catch (...) {
+    FreePrincipalUsage(record);
+    throw;
+  }
+  record->stored = usage.stored;
+  record->first_used_usec = usage.first_used_usec;
+  record->last_used_usec = usage.last_used_usec;
+  record->stores = usage.stores;
+  record->reads = usage.reads;
+  return record;
+}
+
+// A NULL-terminated array of records made by `make`, freed with `free_one`
+// if anything fails half-way.
+template <typename Record, typename Item, typename Make, typename FreeOne>
+Record** NewArray(const std::vector<Item>& items, Make make, FreeOne free_one) {
+  auto** array = static_cast<Record**>(std::calloc(items.size() + 1, sizeof(Record*)));
+  if (!array) throw std::bad_alloc();
+  try {
+    for (size_t i = 0; i < items.size(); ++i) array[i] = make(items[i]);
+  } catch (...) {
+    for (Record** it = array; *it; ++it) free_one(*it);
+    std::free(array);
+    throw;
+  }
+  return array;
+}
+
+template <typename Record, typename FreeOne>
+void FreeArray(Record** array, FreeOne free_one) {
+  if (!array) return;
+  for (Record** it = array; *it; ++it) free_one(*it);
+  std::free(array);
+}
+
+void SetInfo(costore_file_info** out, const costore::client::FileInfo& info) {
+  if (out) *out = NewFileInfo(info);
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* costore_version(void) { return COSTORE_VERSION; }
+
+const char* costore_error_name(costore_error code) {
+  if (code == COSTORE_OK) return "OK";
+  if (code < COSTORE_ERROR_NOT_FOUND || code > COSTORE_ERROR_FAILED) return "Failed";
+  // The names are string literals: their data() is NUL-terminated.
+  return costore::client::ErrorCodeName(static_cast<ErrorCode>(code)).data();
+}
+
+costore_error costore_digest_normalize(const char* text, char* out, size_t out_size, const char** reason) {
+  try {
+    if (reason) *reason = nullptr;
+    if (!text || !out) {
+      if (reason) *reason = "text and out must not be NULL";
+      return COSTORE_ERROR_INVALID_ARGUMENT;
+    }
+    if (out_size < COSTORE_DIGEST_BUFFER_SIZE) {
+      if (reason) *reason = "the output buffer is smaller than COSTORE_DIGEST_BUFFER_SIZE";
+      return COSTORE_ERROR_INVALID_ARGUMENT;
+    }
+    std::string normalized;
+    if (const char* why = costore::client::internal::NormalizeDigestTo(text, &normalized)) {
+      if (reason) *reason = why;
+      return COSTORE_ERROR_INVALID_ARGUMENT;
+    }
+    std::memcpy(out, normalized.c_str(), normalized.size() + 1);
+    return COSTORE_OK;
+  } catch (...) {
+    if (reason) *reason = "out of memory";
+    return COSTORE_ERROR_FAILED;
+  }
+}
+
+costore_client* costore_client_new(void) { return new (std::nothrow) costore_client(); }
+
+void costore_client_free(costore_client* client) { delete client; }
+
+costore_error costore_client_connect(costore_client* client) {
+  return Guard(client, [&] { Connected(client); });
+}
+
+costore_error costore_client_get_error_code(const costore_client* client) {
+  return client ? client->last_code : COSTORE_ERROR_INVALID_ARGUMENT;
+}
+
+const char* costore_client_get_error_message(const costore_client* client) {
+  return client ? client->last_message.c_str() : "client: must not be NULL";
+}
+
+costore_store_options* costore_store_options_new(void) { return new (std::nothrow) costore_store_options(); }
+
+void costore_store_options_free(costore_store_options* options) { delete options; }
+
+costore_error costore_store_options_set_origin(costore_store_options* options, const char* origin) {
+  if (!options) return COSTORE_ERROR_INVALID_ARGUMENT;
+  try {
+    options->options.origin = OrEmpty(origin);
+    return COSTORE_OK;
+  } catch (...) {
+    return COSTORE_ERROR_FAILED;
+  }
+}
+
+costore_error costore_store_options_set_name(costore_store_options* options, const char* name) {
+  if (!options) return COSTORE_ERROR_INVALID_ARGUMENT;
+  try {
+    options->options.name = OrEmpty(name);
+    return COSTORE_OK;
+  } catch (...) {
+    return COSTORE_ERROR_FAILED;
+  }
+}
+
+costore_error costore_store_options_set_size(costore_store_options* options, uint64_t size) {
+  if (!options) return COSTORE_ERROR_INVALID_ARGUMENT;
+  options->options.size = size;
+  return COSTORE_OK;
+}
+
+costore_error costore_store_options_set_progress(costore_store_options* options, costore_progress_fn progress,
+                                                 void* user_data) {
+  if (!options) return COSTORE_ERROR_INVALID_ARGUMENT;
+  options->progress = progress;
+  options->progress_data = user_data;
+  return COSTORE_OK;
+}
+
+costore_error costore_client_store_path(costore_client* client, const char* path, const char* digest,
+                                        const costore_store_options* options, costore_file_info** info) {
+  if (info) *info = nullptr;
+  return Guard(client, [&] {
+    Require(path, "path");
+    Require(digest, "digest");
+    SetInfo(info, Connected(client).StorePath(path, digest, ToStoreOptions(options)));
+  });
+}
+
+costore_error costore_client_store_fd(costore_client* client, int fd, const char* digest,
+                                      const costore_store_options* options, costore_file_info** info) {
+  if (info) *info = nullptr;
+  return Guard(client, [&] {
+    Require(digest, "digest");
+    SetInfo(info, Connected(client).StoreFd(fd, digest, ToStoreOptions(options)));
+  });
+}
+
+costore_error costore_client_store_stream(costore_client* client, costore_read_fn read, void* read_data,
+                                          const char* digest, const costore_store_options* options,
+                                          costore_file_info** info) {
+  if (info) *info = nullptr;
+  return Guard(client, [&] {
+    Require(reinterpret_cast<const void*>(read), "read");
+    Require(digest, "digest");
+    auto reader = [read, read_data](std::span<std::byte> buffer) -> size_t {
+      ssize_t got = read(buffer.data(), buffer.size(), read_data);
+      if (got < 0) throw StreamAbandoned{};
+      return static_cast<size_t>(got);
+    };
+    SetInfo(info, Connected(client).StoreStream(reader, digest, ToStoreOptions(options)));
+  });
+}
+
+costore_error costore_client_open(costore_client* client, const char* digest, const char* origin, int* fd,
+                                  costore_file_info** info) {
+  if (fd) *fd = -1;
+  if (info) *info = nullptr;
+  return Guard(client, [&] {
+    Require(digest, "digest");
+    Require(fd, "fd");
+    costore::client::OpenedFile opened = Connected(client).Open(digest, OrEmpty(origin));
+    SetInfo(info, opened.info);
+    *fd = opened.fd.release();
+  });
+}
+
+costore_error costore_client_list(costore_client* client, costore_file_entry*** entries, size_t* count) {
+  if (entries) *entries = nullptr;
+  if (count) *count = 0;
+  return Guard(client, [&] {
+    Require(entries, "entries");
+    auto list = Connected(client).List();
+    *entries = NewArray<costore_file_entry>(list, NewFileEntry, costore_file_entry_free);
+    if (count) *count = list.size();
+  });
+}
+
+costore_error costore_client_stat(costore_client* client, const char* digest, costore_file_entry** entry) {
+  if (entry) *entry = nullptr;
+  return Guard(client, [&] {
+    Require(digest, "digest");
+    Require(entry, "entry");
+    *entry = NewFileEntry(Connected(client).Stat(digest));
+  });
+}
+
+costore_error costore_client_delete(costore_client* client, const char* digest) {
+  return Guard(client, [&] {
+    Require(digest, "digest");
+    Connected(client).Delete(digest);
+  });
+}
+
+costore_error costore_client_grant(costore_client* client, const char* app, const char* origin, const char* digest) {
+  return Guard(client, [&] {
+    Require(app, "app");
+    Require(digest, "digest");
+    Connected(client).Grant(app, OrEmpty(origin), digest);
+  });
+}
+
+costore_error costore_client_revoke(costore_client* client, const char* app, const char* origin,
+                                    const char* digest) {
+  return Guard(client, [&] {
+    Require(app, "app");
+    Require(digest, "digest");
+    Connected(client).Revoke(app, OrEmpty(origin), digest);
+  });
+}
+
+costore_error costore_client_list_grants(costore_client* client, const char* digest, costore_grant*** grants,
+                                         size_t* count) {
+  if (grants) *grants = nullptr;
+  if (count) *count = 0;
+  return Guard(client, [&] {
+    Require(grants, "grants");
+    auto list = Connected(client).ListGrants(OrEmpty(digest));
+    *grants = NewArray<costore_grant>(list, NewGrant, FreeGrant);
+    if (count) *count = list.size();
+  });
+}
+
+costore_error costore_client_usage(costore_client* client, const char* digest, costore_principal_usage*** usage,
+                                   size_t* count) {
+  if (usage) *usage = nullptr;
+  if (count) *count = 0;
+  return Guard(client, [&] {
+    Require(digest, "digest");
+    Require(usage, "usage");
+    auto list = Connected(client).Usage(digest);
+    *usage = NewArray<costore_principal_usage>(list, NewPrincipalUsage, FreePrincipalUsage);
+    if (count) *count = list.size();
+  });
+}
+
+void costore_file_info_free(costore_file_info* info) {
+  if (!info) return;
+  std::free(info->digest);
+  std::free(info->name);
+  std::free(info);
+}
+
+void costore_file_entry_free(costore_file_entry* entry) {
+  if (!entry) return;
+  std::free(entry->digest);
+  std::free(entry->name);
+  std::free(entry);
+}
+
+void costore_file_entry_array_free(costore_file_entry** entries) { FreeArray(entries, costore_file_entry_free); }
+
+void costore_grant_array_free(costore_grant** grants) { FreeArray(grants, FreeGrant); }
+
+void costore_principal_usage_array_free(costore_principal_usage** usage) { FreeArray(usage, FreePrincipalUsage); }
+
+}  // extern "C"

@@ -1,0 +1,461 @@
+// costore::client::Client: the generated Store1/Manager1 proxies behind a
+// small API with file-descriptor plumbing, progress and error mapping.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <costore-ipc/Manager1_proxy.h>
+#include <costore-ipc/Store1_proxy.h>
+#include <costore-ipc/names.h>
+#include <sdbus-c++/sdbus-c++.h>
+
+#include "internal.h"
+
+namespace costore::client {
+namespace {
+
+using namespace std::chrono_literals;
+using VariantMap = std::map<std::string, sdbus::Variant>;
+
+// Method-call timeouts. The generated proxies use the connection's timeout,
+// so each call sets it on the connection it runs on. Store has none: it
+// lasts as long as its bytes take to arrive, and the daemon itself abandons
+// a source idle for 120 s. Open may wait for the user's answer in a consent
+// dialog (up to 60 s).
+constexpr uint64_t kStoreTimeoutUsec = UINT64_MAX;  // sd-bus: infinity
+constexpr uint64_t kOpenTimeoutUsec = std::chrono::microseconds(10min).count();
+constexpr uint64_t kManagerTimeoutUsec = std::chrono::microseconds(25s).count();  // the D-Bus default
+
+constexpr size_t kMaxIdleConnections = 4;
+constexpr auto kProgressInterval = 100ms;
+constexpr size_t kStreamChunkSize = size_t{1} << 20;
+constexpr int kPipeSize = 1 << 20;
+
+// Store1 through the generated glue. Store1 has no signals, so the proxy
+// needs no registration.
+class StoreProxy final : public sdbus::ProxyInterfaces<io::github::costore::Store1_proxy> {
+ public:
+  explicit StoreProxy(sdbus::IConnection& connection)
+      : ProxyInterfaces(connection, ipc::kBusName, ipc::kObjectPath) {}
+  ~StoreProxy() { unregisterProxy(); }
+};
+
+// Manager1 through the generated glue. registerProxy() is deliberately not
+// called: it would subscribe to Changed, and these connections run no event
+// loop, so the signals would only pile up unread.
+class ManagerProxy final : public sdbus::ProxyInterfaces<io::github::costore::Manager1_proxy> {
+ public:
+  explicit ManagerProxy(sdbus::IConnection& connection)
+      : ProxyInterfaces(connection, ipc::kBusName, ipc::kObjectPath) {}
+  ~ManagerProxy() { unregisterProxy(); }
+
+ private:
+  void onChanged(const std::string& /*what*/, const std::string& /*digest*/) override {}
+};
+
+std::string SystemError(int err) { return std::strerror(err); }
+
+std::unique_ptr<sdbus::IConnection> ConnectToSessionBus() {
+  try {
+    return sdbus::createSessionBusConnection();
+  } catch (const sdbus::Error& error) {
+    const char* address = std::getenv("DBUS_SESSION_BUS_ADDRESS");
+    throw Error(ErrorCode::kUnreachable,
+                "cannot connect to the session bus (DBUS_SESSION_BUS_ADDRESS " +
+                    (address ? internal::Quote(address) : std::string("is not set")) + "): " + error.getMessage());
+  }
+}
+
+// Idle session-bus connections. A call takes a connection for its whole
+// duration (an sd-bus connection must not be used by two threads at once:
+// sdbus-c++ would even spin waiting for it), so concurrent calls each get
+// their own, and sequential ones reuse the same.
+class ConnectionPool {
+ public:
+  std::unique_ptr<sdbus::IConnection> Take(uint64_t timeout_usec) {
+    std::unique_ptr<sdbus::IConnection> connection;
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        connection = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (!connection) connection = ConnectToSessionBus();
+    connection->setMethodCallTimeout(timeout_usec);
+    return connection;
+  }
+
+  void Give(std::unique_ptr<sdbus::IConnection> connection) {
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(connection));
+  }
+
+  // Runs fn(connection) on a connection of this pool whose method calls
+  // time out after `timeout_usec`, translating D-Bus errors. A connection
+  // whose failure says nothing about the bus goes back to the pool; one that
+  // may be broken is dropped.
+  template <typename Fn>
+  auto Run(uint64_t timeout_usec, Fn&& fn) -> std::invoke_result_t<Fn, sdbus::IConnection&> {
+    auto connection = Take(timeout_usec);
+    try {
+      if constexpr (std::is_void_v<std::invoke_result_t<Fn, sdbus::IConnection&>>) {
+        fn(*connection);
+        Give(std::move(connection));
+      } else {
+        auto result = fn(*connection);
+        Give(std::move(connection));
+        return result;
+      }
+    } catch (const sdbus::Error& error) {
+      if (internal::ConnectionStillUsable(error)) Give(std::move(connection));
+      throw internal::TranslateDbusError(error);
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<sdbus::IConnection>> idle_;
+};
+
+template <typename T>
+T Field(const VariantMap& map, const char* key) {
+  auto it = map.find(key);
+  if (it == map.end() || !it->second.containsValueOfType<T>()) return T{};
+  return it->second.get<T>();
+}
+
+FileInfo ToFileInfo(const VariantMap& map) {
+  FileInfo info;
+  info.digest = Field<std::string>(map, "digest");
+  info.size = Field<uint64_t>(map, "size");
+  info.name = Field<std::string>(map, "name");
+  info.first_stored_usec = Field<int64_t>(map, "first-stored");
+  return info;
+}
+
+FileEntry ToFileEntry(const VariantMap& map) {
+  FileEntry entry;
+  entry.digest = Field<std::string>(map, "digest");
+  entry.size = Field<uint64_t>(map, "size");
+  entry.name = Field<std::string>(map, "name");
+  entry.is_private = Field<bool>(map, "private");
+  entry.first_stored_usec = Field<int64_t>(map, "first-stored");
+  entry.last_used_usec = Field<int64_t>(map, "last-used");
+  entry.stored_by = Field<uint32_t>(map, "stored-by");
+  entry.used_by = Field<uint32_t>(map, "used-by");
+  return entry;
+}
+
+GrantEntry ToGrantEntry(const VariantMap& map) {
+  GrantEntry grant;
+  grant.app = Field<std::string>(map, "app");
+  grant.origin = Field<std::string>(map, "origin");
+  grant.digest = Field<std::string>(map, "digest");
+  grant.created_usec = Field<int64_t>(map, "created");
+  return grant;
+}
+
+PrincipalUsage ToPrincipalUsage(const VariantMap& map) {
+  PrincipalUsage usage;
+  usage.app = Field<std::string>(map, "app");
+  usage.origin = Field<std::string>(map, "origin");
+  usage.stored = Field<bool>(map, "stored");
+  usage.first_used_usec = Field<int64_t>(map, "first-used");
+  usage.last_used_usec = Field<int64_t>(map, "last-used");
+  usage.stores = Field<uint32_t>(map, "stores");
+  usage.reads = Field<uint32_t>(map, "reads");
+  return usage;
+}
+
+// The Grant/Revoke digest: "*" (every file) or a digest.
+std::string GrantTarget(std::string_view digest) {
+  return digest == "*" ? std::string("*") : NormalizeDigest(digest);
+}
+
+// The shared file offset of `fd`, or -1 when it has none (pipe, socket).
+int64_t FileOffset(int fd) { return ::lseek(fd, 0, SEEK_CUR); }
+
+// Calls `progress` at most every kProgressInterval (and always when forced).
+class ProgressThrottle {
+ public:
+  ProgressThrottle(const ProgressCallback& progress, uint64_t total) : progress_(progress), total_(total) {}
+
+  void Report(uint64_t done, bool force = false) {
+    if (!progress_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!force && (done == last_done_ || now - last_time_ < kProgressInterval)) return;
+    last_time_ = now;
+    last_done_ = done;
+    progress_(done, total_);
+  }
+
+ private:
+  const ProgressCallback& progress_;
+  const uint64_t total_;
+  std::chrono::steady_clock::time_point last_time_{};
+  uint64_t last_done_ = UINT64_MAX;
+};
+
+// Writes all of `data` to the non-blocking pipe `fd`. Returns false if
+// the daemon answered (`done_event` became readable) before taking it all.
+bool WriteToPipe(int fd, const std::byte* data, size_t size, int done_event) {
+  while (size > 0) {
+    ssize_t written = ::write(fd, data, size);
+    if (written > 0) {
+      data += written;
+      size -= static_cast<size_t>(written);
+      continue;
+    }
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0 && errno != EAGAIN) {
+      if (errno == EPIPE) return false;
+      throw Error(ErrorCode::kIOError, "cannot write to the pipe feeding the daemon: " + SystemError(errno));
+    }
+    pollfd fds[2] = {{fd, POLLOUT, 0}, {done_event, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR)
+      throw Error(ErrorCode::kIOError, "poll: " + SystemError(errno));
+    if (fds[1].revents & POLLIN) return false;
+  }
+  return true;
+}
+
+// Sets FD_CLOEXEC: descriptors from sdbus-c++ are dup(2)ed without it.
+void SetCloseOnExec(int fd) {
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+}  // namespace
+
+struct Client::Impl {
+  ConnectionPool connections;
+
+  template <typename Fn>
+  auto CallManager(Fn&& fn) {
+    return connections.Run(kManagerTimeoutUsec, [&](sdbus::IConnection& connection) {
+      ManagerProxy proxy(connection);
+      return fn(proxy);
+    });
+  }
+
+  // The Store call itself, blocking until the daemon answers.
+  FileInfo CallStore(int source, const std::string& digest, const StoreOptions& options,
+                     std::optional<uint64_t> size) {
+    VariantMap store_options;
+    if (size) store_options["size"] = sdbus::Variant(*size);
+    if (!options.name.empty()) store_options["name"] = sdbus::Variant(options.name);
+    // A close-on-exec duplicate (sdbus::UnixFd(int) would dup without it);
+    // `source` stays the caller's.
+    int duplicate = ::fcntl(source, F_DUPFD_CLOEXEC, 3);
+    if (duplicate < 0)
+      throw Error(ErrorCode::kInvalidArgument, "source: not a usable file descriptor: " + SystemError(errno));
+    sdbus::UnixFd source_fd(duplicate, sdbus::adopt_fd);
+    return connections.Run(kStoreTimeoutUsec, [&](sdbus::IConnection& connection) {
+      StoreProxy proxy(connection);
+      return ToFileInfo(proxy.Store(options.origin, digest, source_fd, store_options));
+    });
+  }
+
+  // Stores from `fd`; with a progress callback, the call runs on a worker
+  // thread while this one follows the shared file offset.
+  FileInfo StoreFromFd(int fd, const std::string& digest, const StoreOptions& options,
+                       std::optional<uint64_t> size) {
+    if (!options.progress) return CallStore(fd, digest, options, size);
+
+    const int64_t start = FileOffset(fd);
+    uint64_t total = size.value_or(kUnknownSize);
+    struct stat st {};
+    if (!size && start >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= start)
+      total = static_cast<uint64_t>(st.st_size - start);
+
+    ProgressThrottle throttle(options.progress, total);
+    auto call = std::async(std::launch::async, [&] { return CallStore(fd, digest, options, size); });
+    std::exception_ptr callback_error;
+    try {
+      throttle.Report(0, /*force=*/true);
+      while (call.wait_for(kProgressInterval) != std::future_status::ready) {
+        int64_t offset = start >= 0 ? FileOffset(fd) : -1;
+        if (offset >= start) throttle.Report(static_cast<uint64_t>(offset - start));
+      }
+    } catch (...) {
+      callback_error = std::current_exception();  // rethrown once the daemon has answered
+    }
+    if (callback_error) {
+      call.wait();
+      std::rethrow_exception(callback_error);
+    }
+    FileInfo info = call.get();
+    ProgressThrottle(options.progress, info.size).Report(info.size, /*force=*/true);
+    return info;
+  }
+
+  // Stores the bytes produced by `read`: the daemon reads a pipe on a worker
+  // thread while this thread fills it. This thread keeps the read end open
+  // to the end, so writing can never raise SIGPIPE; an eventfd tells it when
+  // the daemon has answered (possibly before taking every byte).
+  FileInfo StoreFromStream(const ReadCallback& read, const std::string& digest, const StoreOptions& options) {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
+      throw Error(ErrorCode::kIOError, "cannot create a pipe: " + SystemError(errno));
+    UniqueFd read_end(pipe_fds[0]);
+    UniqueFd write_end(pipe_fds[1]);
+    ::fcntl(write_end.get(), F_SETPIPE_SZ, kPipeSize);  // best effort: fewer wake-ups
+    if (::fcntl(write_end.get(), F_SETFL, O_NONBLOCK) != 0)
+      throw Error(ErrorCode::kIOError, "cannot set up the pipe: " + SystemError(errno));
+    UniqueFd done_event(::eventfd(0, EFD_CLOEXEC));
+    if (!done_event) throw Error(ErrorCode::kIOError, "cannot create an eventfd: " + SystemError(errno));
+
+    auto call = std::async(std::launch::async, [&] {
+      struct SignalDone {
+        int fd;
+        ~SignalDone() {
+          uint64_t one = 1;
+          [[maybe_unused]] ssize_t ignored = ::write(fd, &one, sizeof one);
+        }
+      } signal_done{done_event.get()};
+      return CallStore(read_end.get(), digest, options, options.size);
+    });
+
+    ProgressThrottle throttle(options.progress, options.size.value_or(kUnknownSize));
+    std::exception_ptr callback_error;
+    try {
+      throttle.Report(0, /*force=*/true);
+      std::vector<std::byte> buffer(kStreamChunkSize);
+      uint64_t produced = 0;
+      for (;;) {
+        size_t got = read(std::span<std::byte>(buffer));
+        if (got == 0) break;
+        if (got > buffer.size())
+          throw Error(ErrorCode::kInvalidArgument, "the read callback returned more bytes than its buffer holds");
+        if (!WriteToPipe(write_end.get(), buffer.data(), got, done_event.get())) break;
+        produced += got;
+        throttle.Report(produced);
+      }
+    } catch (...) {
+      callback_error = std::current_exception();
+    }
+    write_end.reset();  // end of stream: after a failure, a short one that the daemon rejects
+    if (callback_error) {
+      call.wait();
+      std::rethrow_exception(callback_error);
+    }
+    FileInfo info = call.get();
+    ProgressThrottle(options.progress, info.size).Report(info.size, /*force=*/true);
+    return info;
+  }
+};
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+Client Client::Connect() {
+  auto impl = std::make_unique<Impl>();
+  impl->connections.Give(ConnectToSessionBus());
+  return Client(std::move(impl));
+}
+
+FileInfo Client::StorePath(const std::string& path, std::string_view digest, const StoreOptions& options) const {
+  std::string normalized = NormalizeDigest(digest);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) throw Error(ErrorCode::kIOError, "cannot open " + internal::Quote(path) + ": " + SystemError(errno));
+  std::optional<uint64_t> size = options.size;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    throw Error(ErrorCode::kIOError, "cannot stat " + internal::Quote(path) + ": " + SystemError(errno));
+  if (S_ISDIR(st.st_mode)) throw Error(ErrorCode::kInvalidArgument, internal::Quote(path) + " is a directory");
+  if (!size && S_ISREG(st.st_mode)) size = static_cast<uint64_t>(st.st_size);
+  return impl_->StoreFromFd(fd.get(), normalized, options, size);
+}
+
+FileInfo Client::StoreFd(int fd, std::string_view digest, const StoreOptions& options) const {
+  std::string normalized = NormalizeDigest(digest);
+  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0)
+    throw Error(ErrorCode::kInvalidArgument, "source: not an open file descriptor");
+  return impl_->StoreFromFd(fd, normalized, options, options.size);
+}
+
+FileInfo Client::StoreStream(const ReadCallback& read, std::string_view digest, const StoreOptions& options) const {
+  std::string normalized = NormalizeDigest(digest);
+  if (!read) throw Error(ErrorCode::kInvalidArgument, "source: no read callback");
+  return impl_->StoreFromStream(read, normalized, options);
+}
+
+OpenedFile Client::Open(std::string_view digest, std::string_view origin) const {
+  std::string normalized = NormalizeDigest(digest);
+  return impl_->connections.Run(kOpenTimeoutUsec, [&](sdbus::IConnection& connection) {
+    StoreProxy proxy(connection);
+    auto [fd, info] = proxy.Open(std::string(origin), normalized, VariantMap{});
+    OpenedFile opened{UniqueFd(fd.release()), ToFileInfo(info)};
+    SetCloseOnExec(opened.fd.get());
+    return opened;
+  });
+}
+
+std::vector<FileEntry> Client::List() const {
+  return impl_->CallManager([&](ManagerProxy& proxy) {
+    std::vector<FileEntry> entries;
+    for (const auto& map : proxy.List(VariantMap{})) entries.push_back(ToFileEntry(map));
+    return entries;
+  });
+}
+
+FileEntry Client::Stat(std::string_view digest) const {
+  std::string normalized = NormalizeDigest(digest);
+  return impl_->CallManager([&](ManagerProxy& proxy) { return ToFileEntry(proxy.Stat(normalized)); });
+}
+
+void Client::Delete(std::string_view digest) const {
+  std::string normalized = NormalizeDigest(digest);
+  impl_->CallManager([&](ManagerProxy& proxy) { proxy.Delete(normalized); });
+}
+
+void Client::Grant(std::string_view app, std::string_view origin, std::string_view digest) const {
+  std::string target = GrantTarget(digest);
+  impl_->CallManager([&](ManagerProxy& proxy) { proxy.Grant(std::string(app), std::string(origin), target); });
+}
+
+void Client::Revoke(std::string_view app, std::string_view origin, std::string_view digest) const {
+  std::string target = GrantTarget(digest);
+  impl_->CallManager([&](ManagerProxy& proxy) { proxy.Revoke(std::string(app), std::string(origin), target); });
+}
+
+std::vector<GrantEntry> Client::ListGrants(std::string_view digest) const {
+  VariantMap options;
+  if (!digest.empty()) options["digest"] = sdbus::Variant(NormalizeDigest(digest));
+  return impl_->CallManager([&](ManagerProxy& proxy) {
+    std::vector<GrantEntry> grants;
+    for (const auto& map : proxy.ListGrants(options)) grants.push_back(ToGrantEntry(map));
+    return grants;
+  });
+}
+
+std::vector<PrincipalUsage> Client::Usage(std::string_view digest) const {
+  std::string normalized = NormalizeDigest(digest);
+  return impl_->CallManager([&](ManagerProxy& proxy) {
+    std::vector<PrincipalUsage> principals;
+    for (const auto& map : proxy.Usage(normalized)) principals.push_back(ToPrincipalUsage(map));
+    return principals;
+  });
+}
+
+std::string_view LibraryVersion() { return COSTORE_VERSION; }
+
+}  // namespace costore::client
