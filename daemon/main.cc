@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "costore-ipc/names.h"
@@ -34,11 +35,16 @@ int main(int argc, char** argv) {
   int idle_timeout_s = 120;
   int max_stores = 16;
   bool verbose = false;
+  std::string agent_command = "costore-consent --agent";
   app.add_option("--store", store_dir, "Store directory (default: $XDG_DATA_HOME/costore)");
   app.add_option("--idle-timeout", idle_timeout_s, "Abandon a store whose source is silent this long (seconds)")
       ->check(CLI::Range(1, 86400));
   app.add_option("--max-stores", max_stores, "Stores in flight at once; more get Busy")
       ->check(CLI::Range(1, 1024));
+  app.add_option("--consent-agent", agent_command,
+                 "Command that starts a consent agent when a file needs the user's consent and none is "
+                 "registered; \"\" to never start one")
+      ->capture_default_str();
   app.add_flag("-v,--verbose", verbose, "Log every store and open");
   app.set_version_flag("--version", std::string("costored ") + COSTORE_VERSION);
   CLI11_PARSE(app, argc, argv);
@@ -81,7 +87,10 @@ int main(int argc, char** argv) {
       costore::LogError("cannot open the store at " + store_dir + ": " + s.ToString());
       return 1;
     }
-    service = std::make_unique<costore::Service>(*connection, *engine, loop);
+    std::vector<std::string> agent_argv;
+    std::istringstream words(agent_command);
+    for (std::string word; words >> word;) agent_argv.push_back(word);
+    service = std::make_unique<costore::Service>(*connection, *engine, loop, std::move(agent_argv));
 
     // The objects exist before the name is taken, so a caller that activated
     // us is served as soon as it sees the name.

@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -62,6 +63,27 @@ void EventLoop::RunPosted() {
   }
 }
 
+void EventLoop::RunAfter(std::chrono::milliseconds delay, std::function<void()> task) {
+  timers_.emplace(std::chrono::steady_clock::now() + delay, std::move(task));
+}
+
+void EventLoop::RunDueTimers() {
+  const auto now = std::chrono::steady_clock::now();
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    auto task = std::move(timers_.begin()->second);
+    timers_.erase(timers_.begin());
+    task();
+  }
+}
+
+int EventLoop::NextTimerTimeout(int cap) const {
+  if (timers_.empty()) return cap;
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(timers_.begin()->first -
+                                                           std::chrono::steady_clock::now());
+  int ms = static_cast<int>(std::max<int64_t>(0, left.count()));
+  return cap < 0 ? ms : std::min(cap, ms);
+}
+
 void EventLoop::Run(const std::function<void(int)>& on_signal) {
   bool signalled = false;
   while (!quit_) {
@@ -74,12 +96,13 @@ void EventLoop::Run(const std::function<void(int)>& on_signal) {
         {wake_fd_, POLLIN, 0},
         {signal_fd_, POLLIN, 0},
     };
-    int r = ::poll(fds, 3, bus.getPollTimeout());
+    int r = ::poll(fds, 3, NextTimerTimeout(bus.getPollTimeout()));
     if (r < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
     }
     if (fds[1].revents & POLLIN) RunPosted();
+    RunDueTimers();
     if (fds[2].revents & POLLIN) {
       signalfd_siginfo info;
       if (::read(signal_fd_, &info, sizeof info) == sizeof info && !signalled) {

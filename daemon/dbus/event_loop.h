@@ -8,7 +8,9 @@
 
 #include <sdbus-c++/IConnection.h>
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -28,9 +30,14 @@ class EventLoop {
   void Post(std::function<void()> task);
   // Thread-safe.
   void Quit();
+  // Runs `task` on the loop thread after `delay`. Loop thread only.
+  void RunAfter(std::chrono::milliseconds delay, std::function<void()> task);
 
  private:
   void RunPosted();
+  void RunDueTimers();
+  // Milliseconds until the next timer (-1: none), at most `cap` unless -1.
+  int NextTimerTimeout(int cap) const;
 
   sdbus::IConnection& connection_;
   int wake_fd_ = -1;
@@ -38,6 +45,7 @@ class EventLoop {
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;
   bool quit_ = false;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> timers_;
 };
 
 }  // namespace costore

@@ -116,14 +116,23 @@ class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_
   void Open(OpenResult&& result, std::string origin, std::string digest, Dict /*options*/) override {
     CallerIdentity caller;
     Status s = service_.IdentifyCurrentCaller(getObject(), &caller);
-    int fd = -1;
-    FileInfo info;
-    if (s.ok()) s = service_.engine().OpenFile(Principal{caller.app, origin}, digest, &fd, &info);
     if (!s.ok()) {
       result.returnError(ToDbusError(s));
       return;
     }
-    result.returnResults(sdbus::UnixFd(fd, sdbus::adopt_fd), InfoDict(info));
+    // The answer may wait for the user. Every step of it (the agent's
+    // reply, the caller leaving) happens on this loop thread, so the
+    // Result is only ever touched here.
+    auto pending = std::make_shared<OpenResult>(std::move(result));
+    service_.engine().OpenFileAsync(
+        Principal{caller.app, origin}, digest, getObject().getCurrentlyProcessedMessage()->getSender(),
+        [pending](const Status& status, int fd, const FileInfo& info) {
+          if (status.ok()) {
+            pending->returnResults(sdbus::UnixFd(fd, sdbus::adopt_fd), InfoDict(info));
+          } else {
+            pending->returnError(ToDbusError(status));
+          }
+        });
   }
 
   uint32_t Version() override { return ipc::kStoreVersion; }
@@ -219,15 +228,63 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
     return out;
   }
 
+  Dict ForgetOrigin(const std::string& origin) override {
+    RequireUser();
+    ForgetResult result;
+    ThrowIfError(service_.engine().ForgetOrigin(origin, &result));
+    return {{"grants-removed", sdbus::Variant(result.grants_removed)},
+            {"claims-removed", sdbus::Variant(result.usage_removed)},
+            {"files-deleted", sdbus::Variant(static_cast<uint32_t>(result.deleted_files.size()))}};
+  }
+
+  void RegisterConsentAgent(const sdbus::ObjectPath& path) override {
+    RequireUser();
+    ThrowIfError(service_.consent_agents().Register(Sender(), path));
+  }
+
+  void UnregisterConsentAgent(const sdbus::ObjectPath& path) override {
+    RequireUser();
+    ThrowIfError(service_.consent_agents().Unregister(Sender(), path));
+  }
+
+  Dict GetSettings() override {
+    RequireUser();
+    ConsentSettings settings = service_.engine().GetSettings();
+    return {{"consent-policy", sdbus::Variant(std::string(settings.ask ? "ask" : "deny"))},
+            {"consent-timeout", sdbus::Variant(settings.timeout_s)},
+            {"prompts-per-hour", sdbus::Variant(settings.prompts_per_hour)}};
+  }
+
+  void SetSetting(const std::string& key, const sdbus::Variant& value) override {
+    RequireUser();
+    SettingValue setting;
+    if (value.containsValueOfType<std::string>()) {
+      setting = value.get<std::string>();
+    } else if (value.containsValueOfType<uint32_t>()) {
+      setting = value.get<uint32_t>();
+    } else {
+      ThrowIfError(Status::InvalidArgument("setting " + Quote(key) + " must be a string (s) or a number (u), not " +
+                                           value.peekValueType()));
+    }
+    ThrowIfError(service_.engine().SetSetting(key, setting));
+  }
+
   uint32_t Version() override { return ipc::kManagerVersion; }
+
+  std::string Sender() { return getObject().getCurrentlyProcessedMessage()->getSender(); }
 
   Service& service_;
 };
 
 // ---------------------------------------------------------------------------
 
-Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop)
-    : connection_(connection), engine_(engine), loop_(loop) {
+Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop,
+                 std::vector<std::string> agent_command)
+    : connection_(connection),
+      engine_(engine),
+      loop_(loop),
+      consent_agents_(connection, loop, std::move(agent_command)) {
+  engine_.SetConsentAgent(&consent_agents_);
   // Unique names are never reused on a bus, so a cached identity is valid
   // until its name goes away; forget it then.
   name_owner_watch_ = connection_.addMatch(
@@ -236,13 +293,18 @@ Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop
       [this](sdbus::Message& msg) {
         std::string name, old_owner, new_owner;
         msg >> name >> old_owner >> new_owner;
-        if (new_owner.empty()) identities_.erase(name);
+        if (!new_owner.empty()) return;
+        identities_.erase(name);
+        // A caller that left stops waiting for its dialog; an agent that
+        // left answers nothing more.
+        engine_.CallerGone(name);
+        consent_agents_.NameVanished(name);
       });
   store_ = std::make_unique<StoreObject>(connection, *this);
   manager_ = std::make_unique<ManagerObject>(connection, *this);
 }
 
-Service::~Service() = default;
+Service::~Service() { engine_.SetConsentAgent(nullptr); }
 
 Status Service::IdentifyCurrentCaller(const sdbus::IObject& object, CallerIdentity* identity) {
   const sdbus::Message* msg = object.getCurrentlyProcessedMessage();

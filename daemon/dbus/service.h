@@ -15,6 +15,7 @@
 #include <string>
 
 #include "daemon/dbus/caller_identity.h"
+#include "daemon/dbus/consent_agent_channel.h"
 #include "daemon/dbus/event_loop.h"
 #include "daemon/engine/engine.h"
 
@@ -25,7 +26,10 @@ class ManagerObject;
 
 class Service {
  public:
-  Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop);
+  // `agent_command`: argv of the consent agent to start when none is
+  // registered (empty: never start one).
+  Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop,
+          std::vector<std::string> agent_command);
   ~Service();
 
   // Emits Manager1.Changed. Loop thread only.
@@ -38,6 +42,7 @@ class Service {
   Status IdentifyCurrentCaller(const sdbus::IObject& object, CallerIdentity* identity);
 
   Engine& engine() { return engine_; }
+  ConsentAgentChannel& consent_agents() { return consent_agents_; }
   EventLoop& loop() { return loop_; }
   // Runs `work` on a new thread; its result must be Post()ed back.
   void StartWorker(std::function<void()> work);
@@ -47,6 +52,7 @@ class Service {
   Engine& engine_;
   EventLoop& loop_;
   std::map<std::string, CallerIdentity> identities_;  // by unique bus name
+  ConsentAgentChannel consent_agents_;
   sdbus::Slot name_owner_watch_;
   std::mutex workers_mu_;
   std::condition_variable workers_done_;

@@ -63,6 +63,14 @@ CREATE TABLE grants(
 );
 CREATE INDEX grants_by_digest ON grants(digest);
 )sql",
+    // 1 -> 2: the user's settings (consent policy, timeouts, budgets), as
+    // text keyed by name; the engine owns their types and defaults.
+    R"sql(
+CREATE TABLE settings(
+  key TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -717,6 +725,104 @@ Status Catalog::GetUsage(const Digest& digest, std::vector<UsageRecord>* out) {
   s = txn.Commit();
   if (!s.ok()) return s;
   *out = std::move(usage);
+  return Status::OK();
+}
+
+}  // namespace costore
+
+namespace costore {
+
+Status Catalog::GetSetting(const std::string& key, std::string* value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, "read setting " + key);
+  Status s = stmt.Prepare("SELECT value FROM settings WHERE key = ?1");
+  if (!s.ok()) return s;
+  stmt.Bind(1, key);
+  bool has_row = false;
+  s = stmt.Step(&has_row);
+  if (!s.ok()) return s;
+  if (!has_row) return Status::NotFound("setting " + key + " is not set");
+  *value = stmt.Text(0);
+  return Status::OK();
+}
+
+Status Catalog::SetSetting(const std::string& key, const std::string& value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, "write setting " + key);
+  Status s = stmt.Prepare(
+      "INSERT INTO settings(key, value) VALUES(?1, ?2)"
+      " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (!s.ok()) return s;
+  stmt.Bind(1, key).Bind(2, value);
+  return stmt.Run();
+}
+
+Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
+  const std::string what = "forget " + origin;
+  std::lock_guard<std::mutex> lock(mu_);
+  ScopedFullSync full_sync(db_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kWrite);
+  if (!s.ok()) return s;
+  ForgetResult out;
+
+  // Files this origin stored that no principal of another origin stored:
+  // nobody else claims them, so they go.
+  Statement orphaned(db_, what);
+  s = orphaned.Prepare(
+      "SELECT DISTINCT u.digest FROM usage u JOIN principals p ON p.id = u.principal"
+      " WHERE p.origin = ?1 AND u.stored = 1 AND NOT EXISTS("
+      "   SELECT 1 FROM usage o JOIN principals q ON q.id = o.principal"
+      "   WHERE o.digest = u.digest AND o.stored = 1 AND q.origin != ?1)"
+      " ORDER BY u.digest");
+  if (!s.ok()) return s;
+  orphaned.Bind(1, origin);
+  for (;;) {
+    bool has_row = false;
+    s = orphaned.Step(&has_row);
+    if (!s.ok()) return s;
+    if (!has_row) break;
+    Digest digest;
+    s = ParseStoredDigest(orphaned.Text(0), &digest);
+    if (!s.ok()) return s;
+    out.deleted_files.push_back(digest);
+  }
+
+  for (const Digest& digest : out.deleted_files) {
+    Statement delete_file(db_, what);
+    s = delete_file.Prepare("DELETE FROM files WHERE digest = ?1");
+    if (!s.ok()) return s;
+    delete_file.Bind(1, digest.ToString());
+    s = delete_file.Run();
+    if (!s.ok()) return s;
+    Statement delete_grants(db_, what);
+    s = delete_grants.Prepare("DELETE FROM grants WHERE digest = ?1");
+    if (!s.ok()) return s;
+    delete_grants.Bind(1, digest.ToString());
+    s = delete_grants.Run();
+    if (!s.ok()) return s;
+  }
+
+  Statement claims(db_, what);
+  s = claims.Prepare(
+      "DELETE FROM usage WHERE principal IN (SELECT id FROM principals WHERE origin = ?1)");
+  if (!s.ok()) return s;
+  claims.Bind(1, origin);
+  s = claims.Run();
+  if (!s.ok()) return s;
+  out.usage_removed = static_cast<uint32_t>(sqlite3_changes(db_));
+
+  Statement grants(db_, what);
+  s = grants.Prepare("DELETE FROM grants WHERE origin = ?1");
+  if (!s.ok()) return s;
+  grants.Bind(1, origin);
+  s = grants.Run();
+  if (!s.ok()) return s;
+  out.grants_removed = static_cast<uint32_t>(sqlite3_changes(db_));
+
+  s = txn.Commit();
+  if (!s.ok()) return s;
+  *result = std::move(out);
   return Status::OK();
 }
 

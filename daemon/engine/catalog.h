@@ -5,6 +5,7 @@
 //   principals(id, app, origin)
 //   usage(digest, principal, stored, stores, reads, first_used, last_used)
 //   grants(app, origin, digest or '*', created)
+//   settings(key, value)
 //
 // Thread-safe: one connection, serialised by a mutex; every method is one
 // transaction. The schema version is kept in PRAGMA user_version.
@@ -59,6 +60,12 @@ struct AccessFacts {
   bool granted = false;  // a grant for this file or for "*"
 };
 
+struct ForgetResult {
+  uint32_t grants_removed = 0;
+  uint32_t usage_removed = 0;        // usage records (stores and reads) removed
+  std::vector<Digest> deleted_files;  // records removed; the caller removes the bytes
+};
+
 class Catalog {
  public:
   // Opens or creates the database, enables WAL, migrates the schema.
@@ -90,6 +97,15 @@ class Catalog {
   // Every principal that stored or read the file, first used first.
   // NotFound if the file is not recorded.
   Status GetUsage(const Digest& digest, std::vector<UsageRecord>* out);
+
+  // Forgets a web origin: every grant to it, every usage record of its
+  // principals, and the records of files that no principal of another
+  // origin stored (listed in result->deleted_files).
+  Status ForgetOrigin(const std::string& origin, ForgetResult* result);
+
+  // The user's settings, as text. NotFound when never set.
+  Status GetSetting(const std::string& key, std::string* value);
+  Status SetSetting(const std::string& key, const std::string& value);
 
  private:
   explicit Catalog(sqlite3* db);

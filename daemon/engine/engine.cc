@@ -61,12 +61,17 @@ Status Engine::Open(const EngineOptions& options, std::unique_ptr<Engine>* out) 
   if (!s.ok()) return s;
   s = engine->RemoveOrphans();
   if (!s.ok()) return s;
+  s = engine->LoadSettings();
+  if (!s.ok()) return s;
   *out = std::move(engine);
   return Status::OK();
 }
 
 Engine::Engine(const EngineOptions& options, std::unique_ptr<Catalog> catalog)
-    : options_(options), blobs_(options.env, options.root), catalog_(std::move(catalog)) {}
+    : options_(options),
+      blobs_(options.env, options.root),
+      catalog_(std::move(catalog)),
+      consent_(options.env) {}
 
 Engine::~Engine() = default;
 
@@ -105,7 +110,10 @@ void Engine::Publish(ChangeEvent event) {
   if (options_.on_change) options_.on_change(event);
 }
 
-void Engine::CancelAll() { cancelled_ = true; }
+void Engine::CancelAll() {
+  cancelled_ = true;
+  consent_.AbandonAll();
+}
 
 Status Engine::Store(const Principal& who, const StoreRequest& request, FileInfo* info) {
   Digest digest;
@@ -167,14 +175,63 @@ Status Engine::OpenFile(const Principal& who, const std::string& digest_text, in
   if (!s.ok()) return s;
   s = ValidateOrigin(who.origin);
   if (!s.ok()) return s;
-
   AccessFacts facts;
   s = catalog_->GetAccessFacts(digest, who, &facts);
   if (!s.ok()) return s;
   if (DecideOpen(facts) != AccessDecision::kAllow) return NotStored(digest);
+  return OpenAllowed(who, digest, fd, info);
+}
 
+void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
+                           const std::string& caller, OpenDone done) {
+  Digest digest;
+  Status s = Digest::Parse(digest_text, &digest);
+  if (s.ok()) s = ValidateOrigin(who.origin);
+  AccessFacts facts;
+  if (s.ok()) s = catalog_->GetAccessFacts(digest, who, &facts);
+  if (!s.ok()) return done(s, -1, FileInfo{});
+
+  int fd = -1;
+  FileInfo info;
+  if (DecideOpen(facts) == AccessDecision::kAllow) {
+    s = OpenAllowed(who, digest, &fd, &info);
+    return done(s, fd, info);
+  }
+  // Only a file that exists can be asked for; private files never are.
+  FileRecord record;
+  if (!facts.file_exists || !catalog_->GetFile(digest, &record).ok() || record.is_private) {
+    return done(NotStored(digest), -1, FileInfo{});
+  }
+  ConsentRequest request;
+  request.who = who;
+  request.files.push_back(record);
+  if (!catalog_->GetUsage(digest, &request.attribution).ok()) request.attribution.clear();
+  consent_.Request(request, caller, GetSettings(),
+                   [this, who, digest, done = std::move(done)](ConsentDecision decision) {
+                     if (decision != ConsentDecision::kAllowOnce &&
+                         decision != ConsentDecision::kAllowAlways) {
+                       return done(NotStored(digest), -1, FileInfo{});
+                     }
+                     if (decision == ConsentDecision::kAllowAlways) {
+                       Status g = catalog_->AddGrant(who, digest.ToString(), options_.env->NowMicros());
+                       if (g.ok()) {
+                         Publish({"granted", digest.ToString()});
+                       } else {
+                         LogWarning("could not record the grant the user gave: " + g.ToString());
+                       }
+                     }
+                     int opened_fd = -1;
+                     FileInfo opened;
+                     Status status = OpenAllowed(who, digest, &opened_fd, &opened);
+                     done(status, opened_fd, opened);
+                   });
+}
+
+void Engine::CallerGone(const std::string& caller) { consent_.DropWaiter(caller); }
+
+Status Engine::OpenAllowed(const Principal& who, const Digest& digest, int* fd, FileInfo* info) {
   int blob_fd = -1;
-  s = blobs_.OpenBlob(digest, &blob_fd);
+  Status s = blobs_.OpenBlob(digest, &blob_fd);
   if (!s.ok()) {
     if (s.code() == Code::kNotFound) {
       LogError("record of " + digest.ToString() + " has no bytes on disk");
@@ -271,6 +328,130 @@ Status Engine::Usage(const std::string& digest_text, std::vector<UsageRecord>* u
   s = catalog_->GetUsage(digest, usage);
   if (s.code() == Code::kNotFound) return NotStored(digest);
   return s;
+}
+
+}  // namespace costore
+
+namespace costore {
+namespace {
+
+constexpr char kPolicyKey[] = "consent-policy";
+constexpr char kTimeoutKey[] = "consent-timeout";
+constexpr char kBudgetKey[] = "prompts-per-hour";
+
+// Settings are kept as text; numbers as decimal digits.
+Status ParseNumber(const std::string& key, const std::string& text, uint32_t* out) {
+  if (text.empty() || text.size() > 9) return Status::InvalidArgument(key + " is not a number");
+  uint32_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return Status::InvalidArgument(key + " is not a number");
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  *out = value;
+  return Status::OK();
+}
+
+// Checks `value` for `key` and writes it into *settings; *text is how the
+// catalog keeps it.
+Status ApplySetting(const std::string& key, const SettingValue& value, ConsentSettings* settings,
+                    std::string* text) {
+  if (key == kPolicyKey) {
+    const std::string* policy = std::get_if<std::string>(&value);
+    if (policy == nullptr) return Status::InvalidArgument("consent-policy takes a string");
+    if (*policy != "ask" && *policy != "deny") {
+      return Status::InvalidArgument("consent-policy must be \"ask\" or \"deny\", not " + Quote(*policy));
+    }
+    settings->ask = *policy == "ask";
+    *text = *policy;
+    return Status::OK();
+  }
+  if (key == kTimeoutKey || key == kBudgetKey) {
+    const uint32_t* number = std::get_if<uint32_t>(&value);
+    if (number == nullptr) return Status::InvalidArgument(key + " takes an unsigned number (u)");
+    const uint32_t min = key == kTimeoutKey ? 1 : 0;
+    if (*number < min || *number > 3600) {
+      return Status::InvalidArgument(key + " must be between " + std::to_string(min) +
+                                     " and 3600, not " + std::to_string(*number));
+    }
+    (key == kTimeoutKey ? settings->timeout_s : settings->prompts_per_hour) = *number;
+    *text = std::to_string(*number);
+    return Status::OK();
+  }
+  return Status::InvalidArgument("unknown setting " + Quote(key) +
+                                 "; known: consent-policy, consent-timeout, prompts-per-hour");
+}
+
+}  // namespace
+
+Status Engine::LoadSettings() {
+  ConsentSettings settings;
+  for (const char* key : {kPolicyKey, kTimeoutKey, kBudgetKey}) {
+    std::string text;
+    Status s = catalog_->GetSetting(key, &text);
+    if (s.code() == Code::kNotFound) continue;
+    if (!s.ok()) return s;
+    SettingValue value = text;
+    if (std::string(key) != kPolicyKey) {
+      uint32_t number = 0;
+      if (!ParseNumber(key, text, &number).ok()) {
+        LogWarning(std::string("ignoring the stored setting ") + key + " = " + Quote(text));
+        continue;
+      }
+      value = number;
+    }
+    std::string ignored;
+    if (!ApplySetting(key, value, &settings, &ignored).ok()) {
+      LogWarning(std::string("ignoring the stored setting ") + key + " = " + Quote(text));
+    }
+  }
+  std::lock_guard<std::mutex> lock(settings_mu_);
+  settings_ = settings;
+  return Status::OK();
+}
+
+ConsentSettings Engine::GetSettings() {
+  std::lock_guard<std::mutex> lock(settings_mu_);
+  return settings_;
+}
+
+Status Engine::SetSetting(const std::string& key, const SettingValue& value) {
+  ConsentSettings settings = GetSettings();
+  std::string text;
+  Status s = ApplySetting(key, value, &settings, &text);
+  if (!s.ok()) return s;
+  s = catalog_->SetSetting(key, text);
+  if (!s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lock(settings_mu_);
+    settings_ = settings;
+  }
+  Publish({"settings", "*"});
+  return Status::OK();
+}
+
+Status Engine::ForgetOrigin(const std::string& origin, ForgetResult* result) {
+  if (origin.empty()) {
+    return Status::InvalidArgument("origin is empty; to forget an app, revoke its grants");
+  }
+  Status s = ValidateOrigin(origin);
+  if (!s.ok()) return s;
+  {
+    // Files may be deleted: hold every digest lock (always in index order,
+    // so that this never deadlocks with a single-digest holder).
+    std::vector<std::unique_lock<std::mutex>> locks;
+    for (auto& mu : digest_locks_) locks.emplace_back(mu);
+    s = catalog_->ForgetOrigin(origin, result);
+    if (!s.ok()) return s;
+    for (const Digest& digest : result->deleted_files) {
+      Status removed = blobs_.RemoveBlob(digest);
+      if (!removed.ok() && removed.code() != Code::kNotFound) {
+        LogWarning("forgetting " + Quote(origin) + ": " + removed.ToString() +
+                   " (removed at next start)");
+      }
+    }
+  }
+  Publish({"forgotten", "*"});
+  return Status::OK();
 }
 
 }  // namespace costore

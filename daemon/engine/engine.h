@@ -14,19 +14,25 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "daemon/engine/blob_store.h"
 #include "daemon/engine/catalog.h"
+#include "daemon/engine/consent.h"
+#include "daemon/engine/consent_broker.h"
 #include "daemon/engine/env.h"
 #include "daemon/engine/principal.h"
 #include "daemon/engine/status.h"
 
 namespace costore {
 
+// A setting's value: text or a number, as the key wants.
+using SettingValue = std::variant<std::string, uint32_t>;
+
 // Something the user's views should refresh for (Manager1.Changed).
 struct ChangeEvent {
-  std::string what;    // "stored", "deleted", "granted", "revoked"
+  std::string what;    // "stored", "deleted", "granted", "revoked", "forgotten", "settings"
   std::string digest;  // "sha256:..." or "*"
 };
 
@@ -62,8 +68,21 @@ class Engine {
 
   // --- Store1 -----------------------------------------------------------
   Status Store(const Principal& who, const StoreRequest& request, FileInfo* info);
-  // On OK, *fd is a read-only descriptor owned by the caller.
+  // On OK, *fd is a read-only descriptor owned by the caller. Never asks
+  // the user: a file the principal may not read is NotFound.
   Status OpenFile(const Principal& who, const std::string& digest, int* fd, FileInfo* info);
+
+  // Like OpenFile, but a public file that someone else stored is put to
+  // the consent agent (see ConsentBroker for when and how often); `done`
+  // gets the outcome, possibly after the user answered. `caller` names the
+  // connection, so that CallerGone can drop its waits. Every refusal is the
+  // same NotFound as a miss.
+  using OpenDone = std::function<void(const Status& status, int fd, const FileInfo& info)>;
+  void OpenFileAsync(const Principal& who, const std::string& digest, const std::string& caller,
+                     OpenDone done);
+  void CallerGone(const std::string& caller);
+  // May be null. Not owned; must outlive the engine or be reset first.
+  void SetConsentAgent(ConsentAgent* agent) { consent_.SetAgent(agent); }
 
   // --- Manager1 ---------------------------------------------------------
   Status List(std::vector<FileRecord>* files);
@@ -73,8 +92,16 @@ class Engine {
   Status Revoke(const Principal& who, const std::string& digest);
   Status ListGrants(const std::string& digest_filter, std::vector<GrantRecord>* grants);
   Status Usage(const std::string& digest, std::vector<UsageRecord>* usage);
+  // Forgets a web origin: its grants, its usage, and the files nobody else stored.
+  Status ForgetOrigin(const std::string& origin, ForgetResult* result);
 
-  // Makes stores in flight stop with Cancelled (used at shutdown).
+  ConsentSettings GetSettings();
+  // Keys: "consent-policy" ("ask" or "deny"), "consent-timeout" (seconds,
+  // 1 to 3600), "prompts-per-hour" (0 to 3600). Kept in the catalog.
+  Status SetSetting(const std::string& key, const SettingValue& value);
+
+  // Makes stores in flight stop with Cancelled and refuses pending consent
+  // requests (used at shutdown).
   void CancelAll();
 
   const std::string& root() const { return options_.root; }
@@ -82,6 +109,9 @@ class Engine {
  private:
   Engine(const EngineOptions& options, std::unique_ptr<Catalog> catalog);
   Status RemoveOrphans();
+  Status LoadSettings();
+  // Opens a file the principal may read (the rule or the user allowed it).
+  Status OpenAllowed(const Principal& who, const Digest& digest, int* fd, FileInfo* info);
   std::mutex& LockFor(const Digest& digest);
   void Publish(ChangeEvent event);
 
@@ -92,6 +122,9 @@ class Engine {
   std::atomic<int> stores_in_flight_{0};
   // Commit and delete of the same digest are serialised by one of these.
   std::mutex digest_locks_[64];
+  ConsentBroker consent_;
+  std::mutex settings_mu_;
+  ConsentSettings settings_;
 };
 
 }  // namespace costore

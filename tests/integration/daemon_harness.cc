@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -139,6 +140,10 @@ DaemonHarness::~DaemonHarness() {
 
 void DaemonHarness::StartDaemon(const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = {COSTORED_PATH, "--store", store_dir_, "--verbose"};
+  // No consent agent is started unless a test asks for one.
+  if (std::find(extra_args.begin(), extra_args.end(), "--consent-agent") == extra_args.end()) {
+    argv.insert(argv.end(), {"--consent-agent", ""});
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   int log = open(dir_.Join("costored.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   daemon_pid_ = Spawn(argv, -1, log);

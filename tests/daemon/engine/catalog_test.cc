@@ -2,6 +2,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -140,7 +142,7 @@ TEST_F(CatalogTest, NewCatalogIsEmpty) {
 }
 
 TEST_F(CatalogTest, SchemaIsVersionOneWithPrivateColumn) {
-  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "1");
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "2");
   // Later private files rely on this column existing from version 1.
   EXPECT_EQ(
       QueryText(path(), "SELECT count(*) FROM pragma_table_info('files') WHERE name = 'private'"),
@@ -715,6 +717,86 @@ TEST_F(CatalogTest, ConcurrentStoresOfOneDigestMakeOneFile) {
     EXPECT_EQ(u.stores, static_cast<uint32_t>(kStoresEach));
   }
   EXPECT_EQ(QueryText(path(), "SELECT count(*) FROM principals"), "4");
+}
+
+
+// --- Settings, forgetting an origin, migration --------------------------------
+
+TEST_F(CatalogTest, SettingsAreKeptAcrossReopen) {
+  std::string value;
+  EXPECT_EQ(catalog_->GetSetting("consent-policy", &value).code(), Code::kNotFound);
+  ASSERT_OK(catalog_->SetSetting("consent-policy", "deny"));
+  ASSERT_OK(catalog_->SetSetting("consent-policy", "ask"));
+  Reopen();
+  ASSERT_OK(catalog_->GetSetting("consent-policy", &value));
+  EXPECT_EQ(value, "ask");
+}
+
+TEST_F(CatalogTest, ForgetOriginRemovesItsGrantsUsageAndTheFilesOnlyItStored) {
+  const Principal kChromiumHf{"/usr/lib/chromium/chromium", "https://huggingface.co"};
+  // kA: stored only by huggingface.co (through two apps) -> deleted.
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "a", kFirefoxHf, 100));
+  ASSERT_OK(catalog_->RecordStore(kA, 1, "a", kChromiumHf, 101));
+  // kB: stored by huggingface.co and by curl -> kept, curl's claim stays.
+  ASSERT_OK(catalog_->RecordStore(kB, 2, "b", kFirefoxHf, 102));
+  ASSERT_OK(catalog_->RecordStore(kB, 2, "b", kCurl, 103));
+  // kC: stored by evil.example, read by huggingface.co -> kept, the read goes.
+  ASSERT_OK(catalog_->RecordStore(kC, 3, "c", kFirefoxEvil, 104));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxHf, kC.ToString(), 105));
+  ASSERT_OK(catalog_->RecordRead(kC, kFirefoxHf, 106));
+  ASSERT_OK(catalog_->AddGrant(kChromiumHf, "*", 107));
+  ASSERT_OK(catalog_->AddGrant(kFirefoxEvil, kB.ToString(), 108));
+
+  ForgetResult result;
+  ASSERT_OK(catalog_->ForgetOrigin("https://huggingface.co", &result));
+  EXPECT_THAT(result.deleted_files, ::testing::ElementsAre(kA));
+  EXPECT_EQ(result.grants_removed, 2u);
+  EXPECT_EQ(result.usage_removed, 2u);  // kB's store and kC's read (kA's went with kA)
+
+  FileRecord record;
+  EXPECT_EQ(catalog_->GetFile(kA, &record).code(), Code::kNotFound);
+  EXPECT_EQ(Get(kB).stored_by, 1u);
+  ASSERT_EQ(Usage(kB).size(), 1u);
+  EXPECT_EQ(Usage(kB)[0].principal, kCurl);
+  ASSERT_EQ(Usage(kC).size(), 1u);
+  EXPECT_EQ(Usage(kC)[0].principal, kFirefoxEvil);
+  EXPECT_THAT(Grants(), ::testing::ElementsAre(IsGrant(kFirefoxEvil, kB.ToString(), 108)));
+  EXPECT_THAT(Facts(kC, kFirefoxHf), IsFacts(true, false, false));
+
+  // Forgetting it again finds nothing more to do.
+  ASSERT_OK(catalog_->ForgetOrigin("https://huggingface.co", &result));
+  EXPECT_TRUE(result.deleted_files.empty());
+  EXPECT_EQ(result.grants_removed, 0u);
+}
+
+TEST_F(CatalogTest, VersionOneDatabaseIsMigratedKeepingItsData) {
+  catalog_.reset();
+  std::filesystem::remove(path());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE files(digest TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL"
+                         " CHECK(size >= 0), name TEXT NOT NULL DEFAULT '', first_stored INTEGER NOT NULL,"
+                         " private INTEGER NOT NULL DEFAULT 0);"
+                         "CREATE TABLE principals(id INTEGER PRIMARY KEY, app TEXT NOT NULL, origin TEXT"
+                         " NOT NULL, UNIQUE(app, origin));"
+                         "CREATE TABLE usage(digest TEXT NOT NULL REFERENCES files(digest) ON DELETE CASCADE,"
+                         " principal INTEGER NOT NULL REFERENCES principals(id), stored INTEGER NOT NULL"
+                         " DEFAULT 0, stores INTEGER NOT NULL DEFAULT 0, reads INTEGER NOT NULL DEFAULT 0,"
+                         " first_used INTEGER NOT NULL, last_used INTEGER NOT NULL, PRIMARY KEY(digest,"
+                         " principal));"
+                         "CREATE TABLE grants(app TEXT NOT NULL, origin TEXT NOT NULL, digest TEXT NOT NULL,"
+                         " created INTEGER NOT NULL, PRIMARY KEY(app, origin, digest));"
+                         "CREATE INDEX grants_by_digest ON grants(digest);"
+                         "INSERT INTO grants VALUES('/usr/bin/curl', '', '*', 5);"
+                         "PRAGMA user_version = 1;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_OK(Catalog::Open(path(), &catalog_));
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "2");
+  EXPECT_THAT(Grants(), ::testing::ElementsAre(IsGrant(kCurl, "*", 5)));
+  ASSERT_OK(catalog_->SetSetting("k", "v"));
 }
 
 }  // namespace

@@ -1,0 +1,67 @@
+// ConsentAgentChannel: the engine's ConsentAgent over D-Bus. It keeps the
+// one registered agent (Manager1.RegisterConsentAgent), calls its
+// io.github.costore.ConsentAgent1.RequestConsent, and, when no agent is
+// registered, starts one (costore-consent --agent) and waits for it to
+// register. Loop thread only, like everything that touches the bus.
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/dbus/event_loop.h"
+#include "daemon/engine/consent.h"
+#include "daemon/engine/status.h"
+
+namespace costore {
+
+class ConsentAgentChannel : public ConsentAgent {
+ public:
+  // `spawn_command`: argv of the agent to start when none is registered;
+  // empty: never start one.
+  ConsentAgentChannel(sdbus::IConnection& connection, EventLoop& loop,
+                      std::vector<std::string> spawn_command);
+  ~ConsentAgentChannel() override;
+
+  // `sender` (a unique bus name) serves ConsentAgent1 at `path`. Busy if
+  // another live connection is the agent.
+  Status Register(const std::string& sender, const std::string& path);
+  Status Unregister(const std::string& sender, const std::string& path);
+  // A bus name went away: if it was the agent, forget it and refuse what
+  // it was asked.
+  void NameVanished(const std::string& name);
+
+  void Ask(const ConsentRequest& request, uint32_t timeout_s,
+           std::function<void(ConsentDecision)> done) override;
+  void Cancel(const std::string& request_id) override;
+
+ private:
+  struct Question {
+    ConsentRequest request;
+    uint32_t timeout_s;
+    std::function<void(ConsentDecision)> done;
+  };
+  void Send(Question question);
+  void StartAgent();
+  void GiveUpWaitingForAgent();
+  void AnswerAll(std::map<std::string, std::function<void(ConsentDecision)>>* in_flight);
+
+  sdbus::IConnection& connection_;
+  EventLoop& loop_;
+  std::vector<std::string> spawn_command_;
+  std::string agent_name_;
+  std::string agent_path_;
+  std::unique_ptr<sdbus::IProxy> agent_;
+  // Asked and not answered yet, by request id.
+  std::map<std::string, std::function<void(ConsentDecision)>> in_flight_;
+  // Waiting for a started agent to register.
+  std::vector<Question> waiting_;
+  bool starting_ = false;
+  std::chrono::steady_clock::time_point last_failed_start_{};
+};
+
+}  // namespace costore

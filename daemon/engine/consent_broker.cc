@@ -1,0 +1,121 @@
+#include "daemon/engine/consent_broker.h"
+
+#include <algorithm>
+
+namespace costore {
+
+ConsentDecision ParseConsentDecision(const std::string& text) {
+  if (text == "allow-once") return ConsentDecision::kAllowOnce;
+  if (text == "allow-always") return ConsentDecision::kAllowAlways;
+  return ConsentDecision::kDeny;
+}
+
+void ConsentBroker::SetAgent(ConsentAgent* agent) {
+  std::lock_guard<std::mutex> lock(mu_);
+  agent_ = agent;
+}
+
+bool ConsentBroker::TakePrompt(const Principal& who, uint32_t per_hour) {
+  if (per_hour == 0) return false;
+  const int64_t now = env_->NowMicros();
+  auto [it, inserted] = budgets_.try_emplace(who);
+  Budget& budget = it->second;
+  if (inserted) {
+    budget.tokens = per_hour;
+  } else {
+    double refill = static_cast<double>(now - budget.updated_us) / 3.6e9 * per_hour;
+    budget.tokens = std::min<double>(per_hour, budget.tokens + std::max(0.0, refill));
+  }
+  budget.updated_us = now;
+  if (budget.tokens < 1) return false;
+  budget.tokens -= 1;
+  return true;
+}
+
+void ConsentBroker::Request(const ConsentRequest& request, const std::string& waiter,
+                            const ConsentSettings& settings, Done done) {
+  const std::string digest = request.files.empty() ? "" : request.files.front().digest.ToString();
+  const Key key{request.who, digest};
+  ConsentRequest ask = request;
+  ConsentAgent* agent = nullptr;
+  ConsentDecision unasked = ConsentDecision::kNoAnswer;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (denied_.count(key)) {
+      unasked = ConsentDecision::kDeny;
+    } else if (auto pending = pending_.find(key); pending != pending_.end()) {
+      pending->second.waiters.emplace_back(waiter, std::move(done));
+      return;
+    } else if (settings.ask && agent_ != nullptr &&
+               TakePrompt(request.who, settings.prompts_per_hour)) {
+      agent = agent_;
+      ask.id = "consent-" + std::to_string(next_id_++);
+      Pending& entry = pending_[key];
+      entry.id = ask.id;
+      entry.waiters.emplace_back(waiter, std::move(done));
+    }
+  }
+  if (agent == nullptr) {
+    done(unasked);
+    return;
+  }
+  agent->Ask(ask, settings.timeout_s,
+             [this, key, id = ask.id](ConsentDecision decision) { Finish(key, id, decision); });
+}
+
+void ConsentBroker::Finish(const Key& key, const std::string& id, ConsentDecision decision) {
+  std::vector<std::pair<std::string, Done>> waiters;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(key);
+    // Abandoned (every waiter left) or already answered: nothing to do.
+    if (it == pending_.end() || it->second.id != id) return;
+    waiters = std::move(it->second.waiters);
+    pending_.erase(it);
+    if (decision == ConsentDecision::kDeny) denied_.insert(key);
+  }
+  for (auto& [waiter, done] : waiters) done(decision);
+}
+
+void ConsentBroker::DropWaiter(const std::string& waiter) {
+  std::vector<std::string> abandoned;
+  ConsentAgent* agent = nullptr;
+  std::vector<Done> dropped;  // destroyed outside the lock
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    agent = agent_;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      auto& waiters = it->second.waiters;
+      for (auto w = waiters.begin(); w != waiters.end();) {
+        if (w->first == waiter) {
+          dropped.push_back(std::move(w->second));
+          w = waiters.erase(w);
+        } else {
+          ++w;
+        }
+      }
+      if (waiters.empty()) {
+        abandoned.push_back(it->second.id);
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (agent != nullptr) {
+    for (const auto& id : abandoned) agent->Cancel(id);
+  }
+}
+
+void ConsentBroker::AbandonAll() {
+  std::map<Key, Pending> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending.swap(pending_);
+  }
+  for (auto& [key, entry] : pending) {
+    for (auto& [waiter, done] : entry.waiters) done(ConsentDecision::kNoAnswer);
+  }
+}
+
+}  // namespace costore
