@@ -1,6 +1,10 @@
 #include "daemon/engine/principal.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cctype>
+#include <string>
 
 #include "daemon/engine/quote.h"
 
@@ -43,16 +47,17 @@ Status ValidateOrigin(std::string_view origin) {
   }
   std::string_view rest = origin.substr(sep + 3);
   if (rest.empty()) return BadOrigin(origin, "has no host");
+  if (rest.find('@') != std::string_view::npos) return BadOrigin(origin, "has user information");
   std::string_view host = rest;
   std::string_view port;
   if (rest.front() == '[') {  // IPv6 literal
     size_t close = rest.find(']');
     if (close == std::string_view::npos) return BadOrigin(origin, "has an unterminated IPv6 address");
-    for (char c : rest.substr(1, close - 1)) {
-      if (!(std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.') ||
-          (c >= 'A' && c <= 'F')) {
-        return BadOrigin(origin, "has an invalid IPv6 address");
-      }
+    std::string address(rest.substr(1, close - 1));
+    in6_addr parsed;
+    bool lowercase = std::none_of(address.begin(), address.end(), [](char c) { return c >= 'A' && c <= 'F'; });
+    if (address.empty() || !lowercase || inet_pton(AF_INET6, address.c_str(), &parsed) != 1) {
+      return BadOrigin(origin, "has an invalid IPv6 address");
     }
     host = rest.substr(0, close + 1);
     std::string_view after = rest.substr(close + 1);
@@ -79,6 +84,14 @@ Status ValidateOrigin(std::string_view origin) {
     }
     if (host.front() == '.' || host.back() == '.' || host.find("..") != std::string_view::npos) {
       return BadOrigin(origin, "has an empty host label");
+    }
+    for (size_t start = 0; start < host.size();) {
+      size_t end = host.find('.', start);
+      if (end == std::string_view::npos) end = host.size();
+      if (host[start] == '-' || host[end - 1] == '-') {
+        return BadOrigin(origin, "has a host label that starts or ends with '-'");
+      }
+      start = end + 1;
     }
   }
   if (!port.empty()) {

@@ -130,5 +130,19 @@ TEST(ValidateNameTest, RejectsLongOrControlCharacters) {
   }
 }
 
+TEST(ValidateOriginTest, RejectsMalformedHostsFoundInReview) {
+  for (const char* origin : {"http://[]", "http://[1]", "http://[:::]:80", "http://[::G]", "http://[::A]",
+                             "https://-a.com", "https://a-.com", "https://a.-b.com"}) {
+    Status s = ValidateOrigin(origin);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << origin;
+  }
+  EXPECT_TRUE(ValidateOrigin("http://[::1]:8080").ok());
+  EXPECT_TRUE(ValidateOrigin("http://[2001:db8::a]").ok());
+  EXPECT_TRUE(ValidateOrigin("https://a-b.example").ok());
+  Status s = ValidateOrigin("https://user:pw@a.com");
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("user information"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace costore
