@@ -204,21 +204,6 @@ std::string DigestOf(const std::string& bytes) {
   return out;
 }
 
-int PipeFrom(const std::string& bytes) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
-  std::thread([fd = fds[1], bytes] {
-    size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    close(fd);
-  }).detach();
-  return fds[0];
-}
-
 std::string ModelPath(const std::string& file_name) {
   const char* source = std::getenv("COSTORE_SOURCE_DIR");
   std::string path = std::string(source ? source : COSTORE_DEFAULT_SOURCE_DIR) + "/../shared/data/models/" + file_name;

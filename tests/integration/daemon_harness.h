@@ -80,8 +80,6 @@ class DaemonHarness {
 
 // "sha256:<hex>" of `bytes`.
 std::string DigestOf(const std::string& bytes);
-// A pipe's read end fed with `bytes` by a thread, then closed.
-int PipeFrom(const std::string& bytes);
 // The file at `path` (the real model files live in ../shared/data/models).
 std::string ModelPath(const std::string& file_name);
 // All regular files below `dir`, relative paths.

@@ -27,23 +27,6 @@ std::string DigestText(const std::string& bytes) {
   return Sha256::Of(std::as_bytes(std::span(bytes.data(), bytes.size()))).ToString();
 }
 
-// A pipe's read end holding `bytes` (small enough for the pipe buffer, or
-// fed by a thread).
-int PipeOf(const std::string& bytes) {
-  int fds[2];
-  EXPECT_EQ(pipe2(fds, O_CLOEXEC), 0);
-  std::thread([fd = fds[1], bytes] {
-    size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    close(fd);
-  }).detach();
-  return fds[0];
-}
-
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -70,7 +53,7 @@ class EngineTest : public ::testing::Test {
                std::optional<uint64_t> size = std::nullopt, const std::string& name = "") {
     StoreRequest request;
     request.digest = DigestText(bytes);
-    request.source_fd = PipeOf(bytes);
+    request.source_fd = test::PipeFrom(bytes);
     request.size = size;
     request.name = name;
     FileInfo ignored;
@@ -162,7 +145,7 @@ TEST_F(EngineTest, AttributionCountsStoresAndReads) {
 TEST_F(EngineTest, InvalidArgumentsAreRefusedBeforeAnyByteIsRead) {
   std::string data = "x";
   StoreRequest request;
-  request.source_fd = PipeOf(data);
+  request.source_fd = test::PipeFrom(data);
   FileInfo info;
   request.digest = "sha256:nothex";
   EXPECT_EQ(engine_->Store(kOwner, request, &info).code(), Code::kInvalidArgument);

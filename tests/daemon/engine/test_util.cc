@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 namespace costore::test {
 
@@ -108,6 +109,21 @@ std::string ReadFile(const std::string& path) {
   std::string out = ReadFd(fd);
   ::close(fd);
   return out;
+}
+
+int PipeFrom(const std::string& bytes) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  std::thread([fd = fds[1], bytes] {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::close(fd);
+  }).detach();
+  return fds[0];
 }
 
 std::string RandomBytes(size_t n, uint32_t seed) {

@@ -47,6 +47,9 @@ void WriteFile(const std::string& path, const std::string& contents);
 // Reads a whole file, or a descriptor from offset 0.
 std::string ReadFile(const std::string& path);
 std::string ReadFd(int fd);
+// The read end of a pipe that a thread fills with `bytes`, then closes.
+// Its writer may outlive a reader that gives up: ignore SIGPIPE.
+int PipeFrom(const std::string& bytes);
 // Deterministic pseudo-random bytes.
 std::string RandomBytes(size_t n, uint32_t seed = 1);
 
