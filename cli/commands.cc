@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -246,6 +247,81 @@ int Usage(const client::Client& client, const std::string& digest_text, bool as_
     table.Add({usage.app, HumanOrigin(usage.origin), usage.stored ? "yes" : "no", std::to_string(usage.stores),
                std::to_string(usage.reads), HumanTime(usage.first_used_usec), HumanTime(usage.last_used_usec)});
   }
+  std::cout << table.Render();
+  return kExitOk;
+}
+
+int ForgetSite(const client::Client& client, const std::string& origin, bool as_json) {
+  const std::string what = "forget-site " + (origin.empty() ? std::string("\"\"") : Printable(origin));
+  // The daemon reports counts; the files it deleted are those that were
+  // listed before and are gone after.
+  auto before = Attempt(what, [&] { return client.List(); });
+  client::ForgetResult result = Attempt(what, [&] { return client.ForgetOrigin(origin); });
+  std::vector<client::FileEntry> deleted;
+  if (result.files_deleted > 0) {
+    auto after = Attempt(what, [&] { return client.List(); });
+    for (const auto& entry : before) {
+      bool kept = std::any_of(after.begin(), after.end(), [&](const auto& other) { return other.digest == entry.digest; });
+      if (!kept) deleted.push_back(entry);
+    }
+    // Deleted by someone else meanwhile too: the list would say more than
+    // this call did, so show only the counts.
+    if (deleted.size() != result.files_deleted) deleted.clear();
+  }
+  if (as_json) {
+    json files = json::array();
+    for (const auto& entry : deleted) files.push_back(ToJson(entry));
+    PrintJson({{"origin", origin},
+               {"grants-removed", result.grants_removed},
+               {"claims-removed", result.claims_removed},
+               {"files-deleted", result.files_deleted},
+               {"deleted", files}});
+    return kExitOk;
+  }
+  std::cout << "Forgot " << Printable(origin) << ":\n";
+  Table counts({"grants removed:", std::to_string(result.grants_removed)});
+  counts.Add({"records removed:", std::to_string(result.claims_removed) + " (what it stored and read)"});
+  counts.Add({"files deleted:", std::to_string(result.files_deleted) + " (stored by this site only)"});
+  std::cout << Indent(counts.Render(), "  ");
+  if (!deleted.empty()) {
+    Table table({"DIGEST", "SIZE", "NAME"});
+    for (const auto& entry : deleted)
+      table.Add({ShortDigest(entry.digest), HumanSize(entry.size), entry.name.empty() ? "-" : entry.name});
+    std::cout << Indent(table.Render(), "    ");
+  }
+  return kExitOk;
+}
+
+int Consent(const client::Client& client, const ConsentArgs& args) {
+  // One setting at a time, in this order; a refused one stops there and
+  // says which.
+  if (args.policy) {
+    Attempt("consent --policy", [&] { client.SetSetting(client::kSettingConsentPolicy, std::string_view(*args.policy)); });
+  }
+  if (args.timeout_s) {
+    Attempt("consent --timeout", [&] { client.SetSetting(client::kSettingConsentTimeout, *args.timeout_s); });
+  }
+  if (args.prompts_per_hour) {
+    Attempt("consent --prompts-per-hour",
+            [&] { client.SetSetting(client::kSettingPromptsPerHour, *args.prompts_per_hour); });
+  }
+  client::Settings settings = Attempt("consent", [&] { return client.GetSettings(); });
+  if (args.json) {
+    PrintJson({{"consent-policy", settings.consent_policy},
+               {"consent-timeout", settings.consent_timeout_s},
+               {"prompts-per-hour", settings.prompts_per_hour}});
+    return kExitOk;
+  }
+  std::string policy = settings.consent_policy;
+  if (policy == "ask") {
+    policy += " (ask the consent agent; with none registered, start costore-consent --agent)";
+  } else if (policy == "deny") {
+    policy += " (never ask: only grants let a site or app read files others stored)";
+  }
+  Table table({"policy:", policy});
+  table.Add({"timeout:", std::to_string(settings.consent_timeout_s) + " s (an unanswered request is refused)"});
+  table.Add({"prompts per hour:", std::to_string(settings.prompts_per_hour) +
+                                      " per site or app (past it, requests are refused unasked)"});
   std::cout << table.Render();
   return kExitOk;
 }

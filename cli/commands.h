@@ -29,6 +29,13 @@ struct GrantArgs {
   std::string origin;
 };
 
+struct ConsentArgs {
+  std::optional<std::string> policy;  // "ask" or "deny"
+  std::optional<uint32_t> timeout_s;
+  std::optional<uint32_t> prompts_per_hour;
+  bool json = false;
+};
+
 int Put(const client::Client& client, const PutArgs& args);
 int Get(const client::Client& client, const GetArgs& args);
 int List(const client::Client& client, bool json);
@@ -38,5 +45,8 @@ int Grant(const client::Client& client, const GrantArgs& args);
 int Revoke(const client::Client& client, const GrantArgs& args);
 int Grants(const client::Client& client, const std::string& digest, bool json);
 int Usage(const client::Client& client, const std::string& digest, bool json);
+int ForgetSite(const client::Client& client, const std::string& origin, bool json);
+// Sets what `args` names, then shows the settings.
+int Consent(const client::Client& client, const ConsentArgs& args);
 
 }  // namespace costore::cli

@@ -18,6 +18,7 @@ enum ExitCode : int {
   kExitBusy = 8,              // busy or cancelled: try again
   kExitUnreachable = 9,       // no session bus, or costored not on it
   kExitOther = 10,            // anything else (local I/O errors included)
+  kExitAgentBusy = 11,        // costore agent: another consent agent is registered
 };
 
 // The --help footer and README list these.
@@ -33,7 +34,8 @@ inline constexpr const char* kExitCodesHelp =
     "  7  no space left or quota exceeded\n"
     "  8  busy or cancelled: try again\n"
     "  9  costored unreachable (no session bus, or daemon not running)\n"
-    "  10 other failure (local I/O error, ...)";
+    "  10 other failure (local I/O error, ...)\n"
+    "  11 another consent agent is already registered (agent)";
 
 inline ExitCode ExitCodeFor(client::ErrorCode code) {
   switch (code) {

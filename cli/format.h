@@ -21,11 +21,22 @@ std::string ShortDigest(std::string_view digest);
 // "-" for the empty origin (the app itself).
 std::string HumanOrigin(std::string_view origin);
 
+// `text` safe to print on a terminal: control characters (C0, DEL, C1),
+// bidirectional and zero-width format characters, backslashes and bytes
+// that are not UTF-8 are written as escapes (\n, \x1b, \u{202e}, \\), so
+// that a name or path chosen by another program can neither drive the
+// terminal nor disguise itself.
+std::string Printable(std::string_view text);
+
+// Every line of `text` with `indent` before it.
+std::string Indent(std::string_view text, std::string_view indent);
+
 // Columns padded to their widest cell; the last column is not padded.
+// Cells are passed through Printable.
 class Table {
  public:
-  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
-  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  explicit Table(std::vector<std::string> header) { Add(std::move(header)); }
+  void Add(std::vector<std::string> row);
   std::string Render() const;
 
  private:

@@ -8,6 +8,7 @@
 
 #include <costore/costore.hpp>
 
+#include "agent.h"
 #include "commands.h"
 #include "exit_codes.h"
 
@@ -73,6 +74,32 @@ int Run(int argc, char** argv) {
   usage_cmd->add_option("DIGEST", digest, kDigestHelp)->required();
   usage_cmd->add_flag("--json", json, "print JSON");
 
+  std::string origin;
+  auto* forget_cmd = app.add_subcommand(
+      "forget-site", "Forget a site: remove its grants and its records, delete the files only it stored");
+  forget_cmd->add_option("ORIGIN", origin, "the web origin, e.g. https://example.org")->required();
+  forget_cmd->add_flag("--json", json, "print JSON");
+
+  ConsentArgs consent;
+  auto* consent_cmd = app.add_subcommand("consent", "Show the consent settings; with options, change them first");
+  consent_cmd
+      ->add_option("--policy", consent.policy,
+                   "ask: ask the consent agent, starting one if none is registered; "
+                   "deny: never ask, only grants let others read a file")
+      ->check(CLI::IsMember({"ask", "deny"}));
+  consent_cmd->add_option("--timeout", consent.timeout_s,
+                          "seconds to wait for an answer; no answer by then is a refusal (1-3600)");
+  consent_cmd->add_option("--prompts-per-hour", consent.prompts_per_hour,
+                          "how many requests one site or app may put to the user per hour (0-3600)");
+  consent_cmd->add_flag("--json", consent.json, "print JSON");
+
+  AgentArgs agent;
+  auto* agent_cmd = app.add_subcommand(
+      "agent", "Be the consent agent: show each request on this terminal and ask (like pkttyagent)");
+  agent_cmd->add_option("--answer", agent.answer, "answer every request with this, without asking (for scripts)")
+      ->check(CLI::IsMember({"allow-once", "allow-always", "deny"}));
+  agent_cmd->add_flag("--once", agent.once, "exit after the first request (answered or withdrawn)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& success) {
@@ -83,6 +110,7 @@ int Run(int argc, char** argv) {
   }
 
   try {
+    if (*agent_cmd) return Agent(agent);  // on a bus connection of its own
     costore::client::Client client = costore::client::Client::Connect();
     if (*put_cmd) return Put(client, put);
     if (*get_cmd) return Get(client, get);
@@ -93,6 +121,8 @@ int Run(int argc, char** argv) {
     if (*revoke_cmd) return Revoke(client, grant);
     if (*grants_cmd) return Grants(client, digest, json);
     if (*usage_cmd) return Usage(client, digest, json);
+    if (*forget_cmd) return ForgetSite(client, origin, json);
+    if (*consent_cmd) return Consent(client, consent);
   } catch (const Failure& failure) {
     std::cerr << "costore: " << failure.message << '\n';
     return failure.code;

@@ -426,6 +426,62 @@ costore_error costore_client_usage(costore_client* client, const char* digest, c
   });
 }
 
+costore_error costore_client_forget_origin(costore_client* client, const char* origin,
+                                          costore_forget_result** result) {
+  if (result) *result = nullptr;
+  return Guard(client, [&] {
+    Require(origin, "origin");
+    costore::client::ForgetResult counts = Connected(client).ForgetOrigin(origin);
+    if (!result) return;
+    auto* record = AllocateRecord<costore_forget_result>();
+    record->grants_removed = counts.grants_removed;
+    record->claims_removed = counts.claims_removed;
+    record->files_deleted = counts.files_deleted;
+    *result = record;
+  });
+}
+
+costore_error costore_client_get_settings(costore_client* client, costore_settings** settings) {
+  if (settings) *settings = nullptr;
+  return Guard(client, [&] {
+    Require(settings, "settings");
+    costore::client::Settings got = Connected(client).GetSettings();
+    auto* record = AllocateRecord<costore_settings>();
+    try {
+      record->consent_policy = CopyString(got.consent_policy);
+    } catch (...) {
+      costore_settings_free(record);
+      throw;
+    }
+    record->consent_timeout_s = got.consent_timeout_s;
+    record->prompts_per_hour = got.prompts_per_hour;
+    *settings = record;
+  });
+}
+
+costore_error costore_client_set_setting_string(costore_client* client, const char* key, const char* value) {
+  return Guard(client, [&] {
+    Require(key, "key");
+    Require(value, "value");
+    Connected(client).SetSetting(key, std::string_view(value));
+  });
+}
+
+costore_error costore_client_set_setting_uint32(costore_client* client, const char* key, uint32_t value) {
+  return Guard(client, [&] {
+    Require(key, "key");
+    Connected(client).SetSetting(key, value);
+  });
+}
+
+void costore_forget_result_free(costore_forget_result* result) { std::free(result); }
+
+void costore_settings_free(costore_settings* settings) {
+  if (!settings) return;
+  std::free(settings->consent_policy);
+  std::free(settings);
+}
+
 void costore_file_info_free(costore_file_info* info) {
   if (!info) return;
   std::free(info->digest);

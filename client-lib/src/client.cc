@@ -456,6 +456,38 @@ std::vector<PrincipalUsage> Client::Usage(std::string_view digest) const {
   });
 }
 
+ForgetResult Client::ForgetOrigin(std::string_view origin) const {
+  return impl_->CallManager([&](ManagerProxy& proxy) {
+    VariantMap counts = proxy.ForgetOrigin(std::string(origin));
+    ForgetResult result;
+    result.grants_removed = Field<uint32_t>(counts, "grants-removed");
+    result.claims_removed = Field<uint32_t>(counts, "claims-removed");
+    result.files_deleted = Field<uint32_t>(counts, "files-deleted");
+    return result;
+  });
+}
+
+Settings Client::GetSettings() const {
+  return impl_->CallManager([&](ManagerProxy& proxy) {
+    VariantMap map = proxy.GetSettings();
+    Settings settings;
+    settings.consent_policy = Field<std::string>(map, "consent-policy");
+    settings.consent_timeout_s = Field<uint32_t>(map, "consent-timeout");
+    settings.prompts_per_hour = Field<uint32_t>(map, "prompts-per-hour");
+    return settings;
+  });
+}
+
+void Client::SetSetting(std::string_view key, std::string_view value) const {
+  sdbus::Variant variant{std::string(value)};
+  impl_->CallManager([&](ManagerProxy& proxy) { proxy.SetSetting(std::string(key), variant); });
+}
+
+void Client::SetSetting(std::string_view key, uint32_t value) const {
+  sdbus::Variant variant{value};
+  impl_->CallManager([&](ManagerProxy& proxy) { proxy.SetSetting(std::string(key), variant); });
+}
+
 std::string_view LibraryVersion() { return COSTORE_VERSION; }
 
 }  // namespace costore::client

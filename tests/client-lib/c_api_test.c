@@ -195,6 +195,8 @@ static void test_null_arguments(costore_client *client) {
   costore_file_entry_array_free(NULL);
   costore_grant_array_free(NULL);
   costore_principal_usage_array_free(NULL);
+  costore_forget_result_free(NULL);
+  costore_settings_free(NULL);
 }
 
 static int open_and_compare(costore_client *client, const char *digest, const char *origin,
@@ -225,6 +227,101 @@ static int self_executable(char *out, size_t size) {
   if (length < 0) return 0;
   out[length] = '\0';
   return 1;
+}
+
+/* Forgetting a site: its grants and records go, and the files only it stored. */
+static void test_forget_origin(costore_client *client, const char *self, const char *model_path) {
+  static const char kForgotten[] = "https://forgotten.example";
+  static const char kKeeper[] = "https://keeper.example";
+  costore_store_options *options = costore_store_options_new();
+  CHECK_OK(client, costore_store_options_set_origin(options, kForgotten));
+  CHECK_OK(client, costore_client_store_path(client, model_path, kModelDigest, options, NULL));
+  costore_store_options_free(options);
+  CHECK_OK(client, costore_client_grant(client, self, kForgotten, "*"));
+
+  costore_forget_result *result = NULL;
+  CHECK_OK(client, costore_client_forget_origin(client, kForgotten, &result));
+  CHECK(result != NULL);
+  if (result) {
+    CHECK(result->grants_removed == 1);
+    CHECK(result->files_deleted == 1);
+  }
+  costore_forget_result_free(result);
+  costore_file_entry *entry = NULL;
+  CHECK_FAILS(client, COSTORE_ERROR_NOT_FOUND, costore_client_stat(client, kModelDigest, &entry));
+
+  /* A file another site stored too stays; @result may be NULL. */
+  options = costore_store_options_new();
+  CHECK_OK(client, costore_store_options_set_origin(options, kForgotten));
+  CHECK_OK(client, costore_client_store_path(client, model_path, kModelDigest, options, NULL));
+  CHECK_OK(client, costore_store_options_set_origin(options, kKeeper));
+  CHECK_OK(client, costore_client_store_path(client, model_path, kModelDigest, options, NULL));
+  costore_store_options_free(options);
+  CHECK_OK(client, costore_client_forget_origin(client, kForgotten, NULL));
+  CHECK_OK(client, costore_client_stat(client, kModelDigest, &entry));
+  CHECK(entry != NULL && entry->stored_by == 1);
+  costore_file_entry_free(entry);
+
+  /* Again: nothing left to forget, which is not an error. */
+  CHECK_OK(client, costore_client_forget_origin(client, kForgotten, &result));
+  CHECK(result != NULL && result->grants_removed == 0 && result->claims_removed == 0 && result->files_deleted == 0);
+  costore_forget_result_free(result);
+
+  result = (costore_forget_result *)1;
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT, costore_client_forget_origin(client, "", &result));
+  CHECK(result == NULL);
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT, costore_client_forget_origin(client, NULL, NULL));
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT, costore_client_forget_origin(client, "not an origin", NULL));
+  CHECK_OK(client, costore_client_delete(client, kModelDigest));
+}
+
+/* The consent settings: read, change, read back, refuse nonsense. */
+static void test_settings(costore_client *client) {
+  costore_settings *settings = NULL;
+  CHECK_OK(client, costore_client_get_settings(client, &settings));
+  CHECK(settings != NULL);
+  if (settings) {
+    CHECK(strcmp(settings->consent_policy, "ask") == 0);
+    CHECK(settings->consent_timeout_s == 60);
+    CHECK(settings->prompts_per_hour == 10);
+  }
+  costore_settings_free(settings);
+
+  CHECK_OK(client, costore_client_set_setting_string(client, COSTORE_SETTING_CONSENT_POLICY, "deny"));
+  CHECK_OK(client, costore_client_set_setting_uint32(client, COSTORE_SETTING_CONSENT_TIMEOUT, 15));
+  CHECK_OK(client, costore_client_set_setting_uint32(client, COSTORE_SETTING_PROMPTS_PER_HOUR, 0));
+  CHECK_OK(client, costore_client_get_settings(client, &settings));
+  if (settings) {
+    CHECK(strcmp(settings->consent_policy, "deny") == 0);
+    CHECK(settings->consent_timeout_s == 15);
+    CHECK(settings->prompts_per_hour == 0);
+  }
+  costore_settings_free(settings);
+
+  /* The daemon checks key, type and range, and names what is wrong. */
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT,
+              costore_client_set_setting_string(client, COSTORE_SETTING_CONSENT_POLICY, "sometimes"));
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT,
+              costore_client_set_setting_uint32(client, COSTORE_SETTING_CONSENT_POLICY, 1));
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT,
+              costore_client_set_setting_string(client, COSTORE_SETTING_CONSENT_TIMEOUT, "60"));
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT,
+              costore_client_set_setting_uint32(client, COSTORE_SETTING_CONSENT_TIMEOUT, 0));
+  CHECK(strstr(costore_client_get_error_message(client), "consent-timeout") != NULL);
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT, costore_client_set_setting_uint32(client, "colour", 1));
+  CHECK(strstr(costore_client_get_error_message(client), "colour") != NULL);
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT, costore_client_set_setting_string(client, NULL, "ask"));
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT,
+              costore_client_set_setting_string(client, COSTORE_SETTING_CONSENT_POLICY, NULL));
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT, costore_client_get_settings(client, NULL));
+
+  CHECK_OK(client, costore_client_set_setting_string(client, COSTORE_SETTING_CONSENT_POLICY, "ask"));
+  CHECK_OK(client, costore_client_set_setting_uint32(client, COSTORE_SETTING_CONSENT_TIMEOUT, 60));
+  CHECK_OK(client, costore_client_set_setting_uint32(client, COSTORE_SETTING_PROMPTS_PER_HOUR, 10));
+  CHECK_OK(client, costore_client_get_settings(client, &settings));
+  CHECK(settings != NULL && strcmp(settings->consent_policy, "ask") == 0 && settings->consent_timeout_s == 60 &&
+        settings->prompts_per_hour == 10);
+  costore_settings_free(settings);
 }
 
 int main(void) {
@@ -423,6 +520,9 @@ int main(void) {
     failures++;
   }
   CHECK_FAILS(client, COSTORE_ERROR_NOT_FOUND, costore_client_delete(client, kModelDigest));
+
+  test_forget_origin(client, self, model_path);
+  test_settings(client);
 
   costore_client_free(client);
   free(model);

@@ -515,6 +515,73 @@ TEST_F(ClientTest, InvalidArguments) {
   EXPECT_EQ(ErrorOf([&] { client_.StoreFd(-1, kModelDigest); }).code(), ErrorCode::kInvalidArgument);
 }
 
+TEST_F(ClientTest, ForgetOriginRemovesItsGrantsRecordsAndFilesOnlyItStored) {
+  const std::string self = SelfExecutable();
+  const std::string forgotten = "https://forget-me.example";
+  auto only_data = Bytes(40000, 71);
+  auto shared_data = Bytes(40000, 72);
+  auto granted_data = Bytes(40000, 73);
+  std::string only = Sha256(only_data), shared = Sha256(shared_data), granted = Sha256(granted_data);
+  client_.StorePath(WriteScratch("only.bin", only_data), only, {.origin = forgotten});
+  client_.StorePath(WriteScratch("shared.bin", shared_data), shared, {.origin = forgotten});
+  client_.StorePath(WriteScratch("shared.bin", shared_data), shared, {.origin = "https://keeps.example"});
+  client_.StorePath(WriteScratch("granted.bin", granted_data), granted, {.origin = "https://keeps.example"});
+  client_.Grant(self, forgotten, granted);
+  client_.Open(granted, forgotten);
+
+  costore::client::ForgetResult result = client_.ForgetOrigin(forgotten);
+  EXPECT_EQ(result.grants_removed, 1u);
+  EXPECT_EQ(result.files_deleted, 1u);
+  EXPECT_GE(result.claims_removed, 2u);  // its claim on `shared` and its read of `granted`
+
+  EXPECT_EQ(ErrorOf([&] { client_.Stat(only); }).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(client_.Stat(shared).stored_by, 1u);
+  EXPECT_TRUE(client_.ListGrants(granted).empty());
+  for (const auto& digest : {shared, granted}) {
+    for (const auto& principal : client_.Usage(digest)) EXPECT_NE(principal.origin, forgotten) << digest;
+  }
+
+  // Nothing left: not an error.
+  result = client_.ForgetOrigin(forgotten);
+  EXPECT_EQ(result.grants_removed + result.claims_removed + result.files_deleted, 0u);
+  EXPECT_EQ(ErrorOf([&] { client_.ForgetOrigin(""); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ErrorOf([&] { client_.ForgetOrigin("https://Not An Origin"); }).code(), ErrorCode::kInvalidArgument);
+  client_.Delete(shared);
+  client_.Delete(granted);
+}
+
+TEST_F(ClientTest, SettingsRoundTrip) {
+  using costore::client::kSettingConsentPolicy;
+  using costore::client::kSettingConsentTimeout;
+  using costore::client::kSettingPromptsPerHour;
+  costore::client::Settings settings = client_.GetSettings();
+  EXPECT_EQ(settings.consent_policy, "ask");
+  EXPECT_EQ(settings.consent_timeout_s, 60u);
+  EXPECT_EQ(settings.prompts_per_hour, 10u);
+
+  client_.SetSetting(kSettingConsentPolicy, "deny");
+  client_.SetSetting(kSettingConsentTimeout, 5u);
+  client_.SetSetting(kSettingPromptsPerHour, 0u);
+  settings = client_.GetSettings();
+  EXPECT_EQ(settings.consent_policy, "deny");
+  EXPECT_EQ(settings.consent_timeout_s, 5u);
+  EXPECT_EQ(settings.prompts_per_hour, 0u);
+
+  Error bad_policy = ErrorOf([&] { client_.SetSetting(kSettingConsentPolicy, "maybe"); });
+  EXPECT_EQ(bad_policy.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(std::string(bad_policy.what()).find("consent-policy"), std::string::npos) << bad_policy.what();
+  EXPECT_EQ(ErrorOf([&] { client_.SetSetting(kSettingConsentTimeout, 3601u); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ErrorOf([&] { client_.SetSetting(kSettingConsentTimeout, "60"); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ErrorOf([&] { client_.SetSetting(kSettingConsentPolicy, 1u); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ErrorOf([&] { client_.SetSetting("colour", "blue"); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(client_.GetSettings().consent_timeout_s, 5u);  // refusals change nothing
+
+  client_.SetSetting(kSettingConsentPolicy, "ask");
+  client_.SetSetting(kSettingConsentTimeout, 60u);
+  client_.SetSetting(kSettingPromptsPerHour, 10u);
+  EXPECT_EQ(client_.GetSettings().consent_policy, "ask");
+}
+
 TEST_F(ClientTest, ClientIsMovable) {
   Client moved = std::move(client_);
   EXPECT_NO_THROW(moved.List());

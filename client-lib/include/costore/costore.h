@@ -118,6 +118,25 @@ typedef struct costore_principal_usage {
   uint32_t reads;             /* how many times it opened the file */
 } costore_principal_usage;
 
+/* What costore_client_forget_origin removed. */
+typedef struct costore_forget_result {
+  uint32_t grants_removed;    /* grants to the origin, for any app */
+  uint32_t claims_removed;    /* its storing and reading records */
+  uint32_t files_deleted;     /* files that nobody else had stored */
+} costore_forget_result;
+
+/* The user's consent settings (costore_client_get_settings). */
+typedef struct costore_settings {
+  char *consent_policy;       /* "ask" or "deny"; treat other values as "not ask" */
+  uint32_t consent_timeout_s; /* an unanswered prompt is refused after this */
+  uint32_t prompts_per_hour;  /* per principal; past it, refused unasked */
+} costore_settings;
+
+/* The keys of costore_client_set_setting_string / _uint32. */
+#define COSTORE_SETTING_CONSENT_POLICY "consent-policy"     /* string: "ask" or "deny" */
+#define COSTORE_SETTING_CONSENT_TIMEOUT "consent-timeout"   /* uint32: seconds, 1-3600 */
+#define COSTORE_SETTING_PROMPTS_PER_HOUR "prompts-per-hour" /* uint32: 0-3600 */
+
 /* The handle on the daemon. */
 typedef struct costore_client costore_client;
 
@@ -302,6 +321,33 @@ COSTORE_EXPORT costore_error costore_client_usage(costore_client *client, const 
                                                   costore_principal_usage ***usage,
                                                   size_t *count);
 
+/*
+ * costore_client_forget_origin: forgets a site. @origin is a web origin
+ * ("https://example.org"; not "" or NULL). Removes every grant to it (for
+ * any app), its storing and reading records, and deletes the files that
+ * nobody else stored. An origin the store does not know is not an error
+ * (every count is 0). If @result is not NULL it receives the counts; free
+ * them with costore_forget_result_free.
+ */
+COSTORE_EXPORT costore_error costore_client_forget_origin(costore_client *client, const char *origin,
+                                                          costore_forget_result **result);
+
+/* The consent settings; free *@settings with costore_settings_free. */
+COSTORE_EXPORT costore_error costore_client_get_settings(costore_client *client,
+                                                         costore_settings **settings);
+
+/*
+ * costore_client_set_setting_string / _uint32: change one setting, kept
+ * across daemon restarts. @key is one of the COSTORE_SETTING_* keys;
+ * COSTORE_SETTING_CONSENT_POLICY takes a string, the others a number. The
+ * daemon checks key, type and range: COSTORE_ERROR_INVALID_ARGUMENT's
+ * message names what is wrong.
+ */
+COSTORE_EXPORT costore_error costore_client_set_setting_string(costore_client *client, const char *key,
+                                                               const char *value);
+COSTORE_EXPORT costore_error costore_client_set_setting_uint32(costore_client *client, const char *key,
+                                                               uint32_t value);
+
 /* ---- freeing results (NULL is allowed everywhere) -------------------- */
 
 COSTORE_EXPORT void costore_file_info_free(costore_file_info *info);
@@ -309,6 +355,8 @@ COSTORE_EXPORT void costore_file_entry_free(costore_file_entry *entry);
 COSTORE_EXPORT void costore_file_entry_array_free(costore_file_entry **entries);
 COSTORE_EXPORT void costore_grant_array_free(costore_grant **grants);
 COSTORE_EXPORT void costore_principal_usage_array_free(costore_principal_usage **usage);
+COSTORE_EXPORT void costore_forget_result_free(costore_forget_result *result);
+COSTORE_EXPORT void costore_settings_free(costore_settings *settings);
 
 #ifdef __cplusplus
 }

@@ -113,6 +113,28 @@ struct PrincipalUsage {
   uint32_t reads = 0;   // how many times it opened the file
 };
 
+// What Manager1.ForgetOrigin removed.
+struct ForgetResult {
+  uint32_t grants_removed = 0;  // grants to the origin, for any app
+  uint32_t claims_removed = 0;  // its storing and reading records
+  uint32_t files_deleted = 0;   // files that nobody else had stored
+};
+
+// The user's consent settings (Manager1.GetSettings).
+struct Settings {
+  // "ask": ask the consent agent (starting one if none is registered);
+  // "deny": never ask, only grants open others' files. A later daemon may
+  // add values: treat unknown ones as "not ask".
+  std::string consent_policy{};
+  uint32_t consent_timeout_s = 0;  // an unanswered prompt is refused after this
+  uint32_t prompts_per_hour = 0;   // per principal; past it, refused unasked
+};
+
+// The keys of SetSetting.
+inline constexpr std::string_view kSettingConsentPolicy = "consent-policy";      // string: "ask" or "deny"
+inline constexpr std::string_view kSettingConsentTimeout = "consent-timeout";    // uint32: seconds, 1-3600
+inline constexpr std::string_view kSettingPromptsPerHour = "prompts-per-hour";   // uint32: 0-3600
+
 // Called during a store about ten times a second, and once at the end with
 // done == total. `total` is kUnknownSize when not known in advance.
 using ProgressCallback = std::function<void(uint64_t done, uint64_t total)>;
@@ -222,6 +244,19 @@ class COSTORE_EXPORT Client {
   std::vector<GrantEntry> ListGrants(std::string_view digest = {}) const;
   // The principals that stored or read `digest`, first stored first.
   std::vector<PrincipalUsage> Usage(std::string_view digest) const;
+
+  // Forgets a site (`origin` is a web origin, not ""): removes every grant
+  // to it (for any app), its storing and reading records, and deletes the
+  // files that nobody else stored. Forgetting an origin the store does not
+  // know is not an error: every count is 0.
+  ForgetResult ForgetOrigin(std::string_view origin) const;
+  // The consent settings.
+  Settings GetSettings() const;
+  // Changes one setting; kept across daemon restarts. The daemon checks
+  // key, type and range: kInvalidArgument names what is wrong.
+  // kSettingConsentPolicy takes a string, the other two a number.
+  void SetSetting(std::string_view key, std::string_view value) const;
+  void SetSetting(std::string_view key, uint32_t value) const;
 
  private:
   struct Impl;
