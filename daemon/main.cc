@@ -14,6 +14,7 @@
 #include "daemon/dbus/event_loop.h"
 #include "daemon/dbus/service.h"
 #include "daemon/engine/engine.h"
+#include "daemon/keyring/secret_service_key_store.h"
 #include "daemon/log.h"
 
 namespace {
@@ -69,6 +70,8 @@ int main(int argc, char** argv) {
   try {
     auto connection = sdbus::createSessionBusConnection();
     costore::EventLoop loop(*connection);
+    // The master key of private files lives in the Secret Service only.
+    costore::SecretServiceKeyStore key_store;
 
     std::unique_ptr<costore::Engine> engine;
     std::unique_ptr<costore::Service> service;
@@ -76,6 +79,19 @@ int main(int argc, char** argv) {
     options.root = store_dir;
     options.idle_timeout_ms = idle_timeout_s * 1000;
     options.max_concurrent_stores = max_stores;
+    options.key_store = &key_store;
+    // For the crash-safety test of Rekey only: die (SIGKILL, as a kill
+    // would) once this many data keys are re-wrapped.
+    if (const char* kill_after = std::getenv("COSTORE_TEST_REKEY_KILL_AFTER")) {
+      const unsigned long limit = std::strtoul(kill_after, nullptr, 10);
+      options.rekey_interrupt = [limit](uint32_t rewrapped) {
+        if (limit > 0 && rewrapped >= limit) {
+          costore::LogWarning("COSTORE_TEST_REKEY_KILL_AFTER: killing this daemon in the middle of a rekey");
+          raise(SIGKILL);
+        }
+        return false;
+      };
+    }
     // Changes happen on worker threads; the signal is sent from the loop.
     options.on_change = [&loop, &service](const costore::ChangeEvent& event) {
       loop.Post([&service, event] {

@@ -29,22 +29,33 @@ Status GetOption(const Dict& options, const std::string& key, const char* type_n
   return Status::OK();
 }
 
+// "none" for public files.
+std::string CipherText(const std::string& cipher) { return cipher.empty() ? "none" : cipher; }
+
 Dict InfoDict(const FileInfo& info) {
   return {{"digest", sdbus::Variant(info.digest.ToString())},
           {"size", sdbus::Variant(info.size)},
           {"name", sdbus::Variant(info.name)},
-          {"first-stored", sdbus::Variant(info.first_stored_us)}};
+          {"first-stored", sdbus::Variant(info.first_stored_us)},
+          {"private", sdbus::Variant(info.is_private)},
+          {"cipher", sdbus::Variant(CipherText(info.cipher))}};
 }
 
 Dict FileDict(const FileRecord& file) {
-  return {{"digest", sdbus::Variant(file.digest.ToString())},
-          {"size", sdbus::Variant(file.size)},
-          {"name", sdbus::Variant(file.name)},
-          {"private", sdbus::Variant(file.is_private)},
-          {"first-stored", sdbus::Variant(file.first_stored_us)},
-          {"last-used", sdbus::Variant(file.last_used_us)},
-          {"stored-by", sdbus::Variant(file.stored_by)},
-          {"used-by", sdbus::Variant(file.used_by)}};
+  Dict dict = {{"digest", sdbus::Variant(file.digest.ToString())},
+               {"size", sdbus::Variant(file.size)},
+               {"name", sdbus::Variant(file.name)},
+               {"private", sdbus::Variant(file.is_private)},
+               {"first-stored", sdbus::Variant(file.first_stored_us)},
+               {"last-used", sdbus::Variant(file.last_used_us)},
+               {"stored-by", sdbus::Variant(file.stored_by)},
+               {"used-by", sdbus::Variant(file.used_by)},
+               {"cipher", sdbus::Variant(CipherText(file.cipher))}};
+  if (file.is_private) {
+    dict.emplace("owner-app", sdbus::Variant(file.owner.app));
+    dict.emplace("owner-origin", sdbus::Variant(file.owner.origin));
+  }
+  return dict;
 }
 
 void ThrowIfError(const Status& status) {
@@ -83,6 +94,7 @@ class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_
     if (s.ok()) s = GetOption(options, "size", "t", &size);
     if (s.ok() && options.count("size")) request.size = size;
     if (s.ok()) s = GetOption(options, "name", "s", &request.name);
+    if (s.ok()) s = GetOption(options, "private", "b", &request.is_private);
     if (!s.ok()) {
       result.returnError(ToDbusError(s));
       return;
@@ -113,20 +125,24 @@ class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_
     });
   }
 
-  void Open(OpenResult&& result, std::string origin, std::string digest, Dict /*options*/) override {
+  void Open(OpenResult&& result, std::string origin, std::string digest, Dict options) override {
     CallerIdentity caller;
     Status s = service_.IdentifyCurrentCaller(getObject(), &caller);
+    OpenOptions open_options;
+    if (s.ok()) s = GetOption(options, "stream", "b", &open_options.stream);
     if (!s.ok()) {
       result.returnError(ToDbusError(s));
       return;
     }
     // The answer may wait for the user. Every step of it (the agent's
     // reply, the caller leaving) happens on this loop thread, so the
-    // Result is only ever touched here.
+    // Result is only ever touched here. A private file is decrypted on a
+    // worker (the keyring may block), whose reply the engine posts back
+    // here through the executor the Service gave it.
     auto pending = std::make_shared<OpenResult>(std::move(result));
     service_.engine().OpenFileAsync(
         Principal{caller.app, origin}, digest, getObject().getCurrentlyProcessedMessage()->getSender(),
-        [pending](const Status& status, int fd, const FileInfo& info) {
+        open_options, [pending](const Status& status, int fd, const FileInfo& info) {
           if (status.ok()) {
             pending->returnResults(sdbus::UnixFd(fd, sdbus::adopt_fd), InfoDict(info));
           } else {
@@ -163,10 +179,12 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
     }
   }
 
-  std::vector<Dict> List(const Dict& /*options*/) override {
+  std::vector<Dict> List(const Dict& options) override {
     RequireUser();
+    std::string digest;
+    ThrowIfError(GetOption(options, "digest", "s", &digest));
     std::vector<FileRecord> files;
-    ThrowIfError(service_.engine().List(&files));
+    ThrowIfError(service_.engine().List(&files, digest));
     std::vector<Dict> out;
     out.reserve(files.size());
     for (const auto& file : files) out.push_back(FileDict(file));
@@ -176,8 +194,11 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
   Dict Stat(const std::string& digest) override {
     RequireUser();
     FileRecord file;
-    ThrowIfError(service_.engine().Stat(digest, &file));
-    return FileDict(file);
+    uint32_t entries = 0;
+    ThrowIfError(service_.engine().Stat(digest, &file, &entries));
+    Dict dict = FileDict(file);
+    dict.emplace("entries", sdbus::Variant(entries));
+    return dict;
   }
 
   void Delete(const std::string& digest) override {
@@ -206,7 +227,8 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
       out.push_back({{"app", sdbus::Variant(grant.principal.app)},
                      {"origin", sdbus::Variant(grant.principal.origin)},
                      {"digest", sdbus::Variant(grant.digest)},
-                     {"created", sdbus::Variant(grant.created_us)}});
+                     {"created", sdbus::Variant(grant.created_us)},
+                     {"explicit", sdbus::Variant(grant.explicit_grant)}});
     }
     return out;
   }
@@ -234,7 +256,8 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
     ThrowIfError(service_.engine().ForgetOrigin(origin, &result));
     return {{"grants-removed", sdbus::Variant(result.grants_removed)},
             {"claims-removed", sdbus::Variant(result.usage_removed)},
-            {"files-deleted", sdbus::Variant(static_cast<uint32_t>(result.deleted_files.size()))}};
+            {"files-deleted",
+             sdbus::Variant(static_cast<uint32_t>(result.deleted_files.size() + result.deleted_private.size()))}};
   }
 
   void RegisterConsentAgent(const sdbus::ObjectPath& path) override {
@@ -269,6 +292,53 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
     ThrowIfError(service_.engine().SetSetting(key, setting));
   }
 
+  // The keyring may block (and Rekey may prompt): both run on a worker,
+  // and only their reply comes back to the loop thread.
+  void Rekey(sdbus::Result<Dict>&& result, Dict /*options*/) override {
+    if (!CheckUser(result)) return;
+    auto pending = std::make_shared<sdbus::Result<Dict>>(std::move(result));
+    service_.StartWorker([this, pending] {
+      RekeyResult rekey;
+      Status status = service_.engine().Rekey(&rekey);
+      service_.loop().Post([pending, status, rekey] {
+        if (!status.ok()) return pending->returnError(ToDbusError(status));
+        pending->returnResults(Dict{{"files-rewrapped", sdbus::Variant(rekey.rewrapped)},
+                                    {"key-version", sdbus::Variant(rekey.key_version)},
+                                    {"resumed", sdbus::Variant(rekey.resumed)},
+                                    {"old-keys-removed", sdbus::Variant(rekey.old_keys_removed)}});
+      });
+    });
+  }
+
+  void KeyringStatus(sdbus::Result<Dict>&& result) override {
+    if (!CheckUser(result)) return;
+    auto pending = std::make_shared<sdbus::Result<Dict>>(std::move(result));
+    service_.StartWorker([this, pending] {
+      KeyringStatusInfo info = service_.engine().KeyringStatus();
+      service_.loop().Post([pending, info] {
+        pending->returnResults(Dict{{"state", sdbus::Variant(info.report.state)},
+                                    {"message", sdbus::Variant(info.report.message)},
+                                    {"private-files", sdbus::Variant(info.report.private_files)},
+                                    {"key-version", sdbus::Variant(info.report.key_version)},
+                                    {"rekey-pending", sdbus::Variant(info.report.rekey_pending)},
+                                    {"cipher", sdbus::Variant(info.cipher)},
+                                    {"chunk-size", sdbus::Variant(info.chunk_size)}});
+      });
+    });
+  }
+
+  // RequireUser for asynchronous methods: replies with the error itself.
+  template <typename Result>
+  bool CheckUser(Result& result) {
+    try {
+      RequireUser();
+      return true;
+    } catch (const sdbus::Error& e) {
+      result.returnError(e);
+      return false;
+    }
+  }
+
   uint32_t Version() override { return ipc::kManagerVersion; }
 
   std::string Sender() { return getObject().getCurrentlyProcessedMessage()->getSender(); }
@@ -285,6 +355,10 @@ Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop
       loop_(loop),
       consent_agents_(connection, loop, std::move(agent_command)) {
   engine_.SetConsentAgent(&consent_agents_);
+  // Private opens block on the keyring and decrypt: on workers, with the
+  // reply posted back to the loop thread (the only one that touches sd-bus).
+  engine_.SetExecutor(Executor{[this](std::function<void()> task) { StartWorker(std::move(task)); },
+                               [this](std::function<void()> task) { loop_.Post(std::move(task)); }});
   // Unique names are never reused on a bus, so a cached identity is valid
   // until its name goes away; forget it then.
   name_owner_watch_ = connection_.addMatch(

@@ -13,3 +13,16 @@ AccessDecision DecideOpen(const AccessFacts& facts) {
 }
 
 }  // namespace costore
+
+namespace costore {
+
+OpenEntry DecideOpenEntry(const AccessFacts& facts) {
+  if (facts.file_exists && facts.stored_by_principal) return OpenEntry::kPublic;
+  if (facts.owns_private) return OpenEntry::kOwnPrivate;
+  if (facts.file_exists && facts.granted) return OpenEntry::kPublic;
+  if (facts.private_exists && facts.granted_explicitly) return OpenEntry::kGrantedPrivate;
+  if (facts.file_exists) return OpenEntry::kAskConsent;
+  return OpenEntry::kNotFound;
+}
+
+}  // namespace costore

@@ -15,3 +15,27 @@ enum class AccessDecision {
 AccessDecision DecideOpen(const AccessFacts& facts);
 
 }  // namespace costore
+
+namespace costore {
+
+// Which entry of a digest an Open gets, public and private entries
+// together. In order:
+//   1. the public entry, if the principal stored it;
+//   2. the principal's own private entry;
+//   3. the public entry, if the principal holds a grant (for it or "*");
+//   4. a private entry of someone else, only with an explicit grant for
+//      this very digest (set in the manager; "*" and consent answers never
+//      reach private files);
+//   5. the public entry, if the user agrees in a consent dialog;
+//   otherwise NotFound, exactly as for a digest nobody stored.
+enum class OpenEntry {
+  kNotFound,
+  kPublic,
+  kOwnPrivate,
+  kGrantedPrivate,
+  kAskConsent,
+};
+
+OpenEntry DecideOpenEntry(const AccessFacts& facts);
+
+}  // namespace costore

@@ -207,6 +207,7 @@ BlobStore::BlobStore(Env* env, std::string root)
     : env_(env),
       root_(std::move(root)),
       blobs_dir_(root_ + "/blobs/sha256"),
+      private_dir_(root_ + "/private/sha256"),
       ingest_dir_(root_ + "/ingest") {}
 
 Status BlobStore::Init() {
@@ -215,6 +216,7 @@ Status BlobStore::Init() {
   // listing it, whatever mode an older version or the user left.
   if (s.ok()) s = env_->Chmod(root_, 0700);
   if (s.ok()) s = env_->CreateDirs(blobs_dir_, 0700);
+  if (s.ok()) s = env_->CreateDirs(private_dir_, 0700);
   if (s.ok()) s = env_->CreateDirs(ingest_dir_, 0700);
   if (!s.ok()) return s;
 
@@ -261,6 +263,7 @@ Status BlobStore::Ingest(const IngestRequest& request, StagedBlob* staged) {
   std::unique_ptr<WritableFile> file;
   s = env_->NewWritableFile(part_path, 0600, &file);
   if (!s.ok()) return s;
+  if (request.filter) file = request.filter(std::move(file));
 
   Received received;
   s = CopyAndHash(request, source_is_regular, file.get(), &received);
@@ -359,6 +362,80 @@ Status BlobStore::ListBlobs(std::vector<Digest>* digests) {
 std::string BlobStore::BlobPath(const Digest& digest) const {
   const std::string hex = digest.hex();
   return blobs_dir_ + "/" + hex.substr(0, 2) + "/" + hex;
+}
+
+}  // namespace costore
+
+namespace costore {
+
+std::string BlobStore::PrivatePath(const Digest& digest, const std::string& owner_tag) const {
+  const std::string hex = digest.hex();
+  return private_dir_ + "/" + hex.substr(0, 2) + "/" + hex + "." + owner_tag;
+}
+
+Status BlobStore::CommitPrivate(StagedBlob* staged, const std::string& owner_tag) {
+  if (staged->path_.empty()) return Status::InvalidArgument("nothing is staged to commit");
+  const std::string target = PrivatePath(staged->digest_, owner_tag);
+  const std::string fan_out_dir = target.substr(0, target.rfind('/'));
+  Status s = env_->Chmod(staged->path_, 0400);
+  if (!s.ok()) return s;
+  const bool fan_out_is_new = !env_->FileExists(fan_out_dir);
+  s = env_->CreateDirs(fan_out_dir, 0700);
+  if (!s.ok()) return s;
+  if (fan_out_is_new) {
+    s = env_->SyncDir(private_dir_);
+    if (!s.ok()) return s;
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool existed = false;
+    s = env_->RenameNoReplace(staged->path_, target, &existed);
+    if (!s.ok()) return s;
+    if (!existed) {
+      staged->path_.clear();
+      return env_->SyncDir(fan_out_dir);
+    }
+    // Bytes no record names (sealed under a key nobody has any more):
+    // make way for the new ones.
+    s = env_->RemoveFile(target);
+    if (!s.ok() && s.code() != Code::kNotFound) return s;
+  }
+  return Status::IOError("cannot replace " + target + ": it keeps coming back");
+}
+
+Status BlobStore::OpenPrivate(const Digest& digest, const std::string& owner_tag, int* fd) {
+  Status s = env_->OpenReadOnly(PrivatePath(digest, owner_tag), fd);
+  if (s.code() == Code::kNotFound) return Status::NotFound("no file " + digest.ToString() + " in the store");
+  return s;
+}
+
+Status BlobStore::RemovePrivate(const Digest& digest, const std::string& owner_tag) {
+  const std::string path = PrivatePath(digest, owner_tag);
+  Status s = env_->RemoveFile(path);
+  if (s.code() == Code::kNotFound) return Status::NotFound("no file " + digest.ToString() + " in the store");
+  if (!s.ok()) return s;
+  return env_->SyncDir(path.substr(0, path.rfind('/')));
+}
+
+Status BlobStore::ListPrivate(std::vector<std::pair<Digest, std::string>>* files) {
+  files->clear();
+  std::vector<std::string> fan_outs;
+  Status s = env_->GetChildren(private_dir_, &fan_outs);
+  if (!s.ok()) return s;
+  for (const std::string& fan_out : fan_outs) {
+    std::vector<std::string> names;
+    if (fan_out.size() != 2 || !env_->GetChildren(private_dir_ + "/" + fan_out, &names).ok()) continue;
+    for (const std::string& name : names) {
+      // <64 hex>.<32 hex>
+      if (name.size() != 64 + 1 + 32 || name[64] != '.' || name.compare(0, 2, fan_out) != 0) continue;
+      Digest digest;
+      if (!Digest::Parse("sha256:" + name.substr(0, 64), &digest).ok()) continue;
+      const std::string tag = name.substr(65);
+      if (tag.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
+      files->emplace_back(digest, tag);
+    }
+  }
+  std::sort(files->begin(), files->end());
+  return Status::OK();
 }
 
 }  // namespace costore

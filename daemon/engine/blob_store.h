@@ -1,6 +1,9 @@
 // BlobStore: the content-addressed files on disk.
 //
 //   <root>/blobs/sha256/ab/<hex>   public files, mode 0444, never rewritten
+//   <root>/private/sha256/ab/<hex>.<owner tag>
+//                                  private files, sealed (daemon/crypto/),
+//                                  mode 0400; one per (digest, owner)
 //   <root>/ingest/                 writes in flight; emptied at Init
 //   <root>/CACHEDIR.TAG            so that backup tools skip the store
 //
@@ -12,6 +15,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +60,10 @@ struct IngestRequest {
   int idle_timeout_ms = 120'000;
   // Checked between reads; when it becomes true the ingest stops (Cancelled).
   const std::atomic<bool>* cancelled = nullptr;
+  // When set, the file in ingest/ is written through the WritableFile this
+  // returns (the private store seals there). Digest and size are still
+  // those of the bytes read from the source.
+  std::function<std::unique_ptr<WritableFile>(std::unique_ptr<WritableFile>)> filter;
 };
 
 class BlobStore {
@@ -90,11 +99,26 @@ class BlobStore {
   std::string BlobPath(const Digest& digest) const;
   const std::string& root() const { return root_; }
 
+  // --- private files -------------------------------------------------------
+  // `owner_tag` names the owner in the file name (32 lowercase hex digits,
+  // see OwnerTag in daemon/engine/private_files.h).
+  //
+  // Publishes a staged (sealed) file as the private file of (digest,
+  // owner). A file already there is replaced: the caller knows from the
+  // catalog that no record names it (a crash left it).
+  Status CommitPrivate(StagedBlob* staged, const std::string& owner_tag);
+  Status OpenPrivate(const Digest& digest, const std::string& owner_tag, int* fd);
+  Status RemovePrivate(const Digest& digest, const std::string& owner_tag);
+  // Every private file on disk, as (digest, owner tag).
+  Status ListPrivate(std::vector<std::pair<Digest, std::string>>* files);
+  std::string PrivatePath(const Digest& digest, const std::string& owner_tag) const;
+
  private:
   Env* env_;
   std::string root_;
-  std::string blobs_dir_;   // <root>/blobs/sha256
-  std::string ingest_dir_;  // <root>/ingest
+  std::string blobs_dir_;    // <root>/blobs/sha256
+  std::string private_dir_;  // <root>/private/sha256
+  std::string ingest_dir_;   // <root>/ingest
 };
 
 }  // namespace costore

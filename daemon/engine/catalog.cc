@@ -71,6 +71,43 @@ CREATE TABLE settings(
   value TEXT NOT NULL
 );
 )sql",
+    // 2 -> 3: private files. Each is an entry of its own per (digest,
+    // owner), apart from `files`, so that a public and a private copy of
+    // the same bytes never share a record, attribution or key; a file's
+    // data key is kept wrapped under the master key (which lives only in
+    // the keyring) with the version of the master key that wraps it.
+    //
+    // grants.explicit: 1 for grants the user set in the manager, 0 for
+    // "allow always" answers in a consent dialog. Only explicit grants for
+    // a single digest open private entries. Grants made before version 3
+    // cannot be told apart, so they stay 0 (they predate private files).
+    R"sql(
+CREATE TABLE private_files(
+  id INTEGER PRIMARY KEY,
+  digest TEXT NOT NULL,
+  owner INTEGER NOT NULL REFERENCES principals(id),
+  size INTEGER NOT NULL CHECK(size >= 0),
+  name TEXT NOT NULL DEFAULT '',
+  first_stored INTEGER NOT NULL,
+  cipher TEXT NOT NULL,
+  chunk_size INTEGER NOT NULL,
+  key_version INTEGER NOT NULL,
+  wrapped_key BLOB NOT NULL,
+  UNIQUE(digest, owner)
+);
+CREATE INDEX private_files_by_key_version ON private_files(key_version);
+CREATE TABLE private_usage(
+  file INTEGER NOT NULL REFERENCES private_files(id) ON DELETE CASCADE,
+  principal INTEGER NOT NULL REFERENCES principals(id),
+  stored INTEGER NOT NULL DEFAULT 0,
+  stores INTEGER NOT NULL DEFAULT 0,
+  reads INTEGER NOT NULL DEFAULT 0,
+  first_used INTEGER NOT NULL,
+  last_used INTEGER NOT NULL,
+  PRIMARY KEY(file, principal)
+);
+ALTER TABLE grants ADD COLUMN explicit INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -120,6 +157,10 @@ class Statement {
     Check(sqlite3_bind_int64(stmt_, index, value));
     return *this;
   }
+  Statement& BindBlob(int index, std::string_view bytes) {
+    Check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
+    return *this;
+  }
 
   // Sets *has_row to whether a row is ready to read.
   Status Step(bool* has_row) {
@@ -140,6 +181,11 @@ class Statement {
   }
 
   int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+  std::string Blob(int column) const {
+    const void* bytes = sqlite3_column_blob(stmt_, column);
+    if (bytes == nullptr) return {};
+    return std::string(static_cast<const char*>(bytes), static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  }
   std::string Text(int column) const {
     const unsigned char* text = sqlite3_column_text(stmt_, column);
     if (text == nullptr) return {};
@@ -339,6 +385,14 @@ Status FileExists(sqlite3* db, const std::string& digest, const std::string& wha
   return stmt.Step(exists);
 }
 
+Status PrivateFileExists(sqlite3* db, const std::string& digest, const std::string& what, bool* exists) {
+  Statement stmt(db, what);
+  Status s = stmt.Prepare("SELECT 1 FROM private_files WHERE digest = ?1 LIMIT 1");
+  if (!s.ok()) return s;
+  stmt.Bind(1, digest);
+  return stmt.Step(exists);
+}
+
 // Adds the principal if new; sets *id to its row id.
 Status UpsertPrincipal(sqlite3* db, const Principal& who, const std::string& what, int64_t* id) {
   Statement insert(db, what);
@@ -408,6 +462,108 @@ Status ReadFileRecord(const Statement& stmt, FileRecord* out) {
   record.used_by = ClampToU32(stmt.Int(7));
   *out = std::move(record);
   return Status::OK();
+}
+
+// Columns: id, digest, owner app, owner origin, size, name, first_stored,
+// last_used, stored_by, used_by, cipher, chunk_size, key_version,
+// wrapped_key.
+constexpr const char* kSelectPrivate =
+    "SELECT f.id, f.digest, p.app, p.origin, f.size, f.name, f.first_stored,"
+    "       coalesce(max(u.last_used), f.first_stored),"
+    "       count(CASE WHEN u.stored THEN 1 END), count(u.principal),"
+    "       f.cipher, f.chunk_size, f.key_version, f.wrapped_key"
+    " FROM private_files f JOIN principals p ON p.id = f.owner"
+    " LEFT JOIN private_usage u ON u.file = f.id ";
+
+Status ReadPrivateRecord(const Statement& stmt, PrivateFileRecord* out) {
+  PrivateFileRecord record;
+  record.id = stmt.Int(0);
+  Status s = ParseStoredDigest(stmt.Text(1), &record.digest);
+  if (!s.ok()) return s;
+  record.owner.app = stmt.Text(2);
+  record.owner.origin = stmt.Text(3);
+  record.size = static_cast<uint64_t>(stmt.Int(4));
+  record.name = stmt.Text(5);
+  record.first_stored_us = stmt.Int(6);
+  record.last_used_us = stmt.Int(7);
+  record.stored_by = ClampToU32(stmt.Int(8));
+  record.used_by = ClampToU32(stmt.Int(9));
+  record.cipher = stmt.Text(10);
+  record.chunk_size = ClampToU32(stmt.Int(11));
+  record.key_version = ClampToU32(stmt.Int(12));
+  record.wrapped_key = stmt.Blob(13);
+  *out = std::move(record);
+  return Status::OK();
+}
+
+// Runs a query of kSelectPrivate rows into *out.
+Status CollectPrivate(Statement* stmt, std::vector<PrivateFileRecord>* out) {
+  for (;;) {
+    bool has_row = false;
+    Status s = stmt->Step(&has_row);
+    if (!s.ok()) return s;
+    if (!has_row) return Status::OK();
+    PrivateFileRecord record;
+    s = ReadPrivateRecord(*stmt, &record);
+    if (!s.ok()) return s;
+    out->push_back(std::move(record));
+  }
+}
+
+// Counts one store or one read of private entry `file` by `who`.
+Status CountPrivateUse(sqlite3* db, int64_t file, const Principal& who, bool is_store, int64_t now_us,
+                       const std::string& what) {
+  int64_t principal_id = 0;
+  Status s = UpsertPrincipal(db, who, what, &principal_id);
+  if (!s.ok()) return s;
+  Statement upsert(db, what);
+  s = upsert.Prepare(
+      "INSERT INTO private_usage(file, principal, stored, stores, reads, first_used, last_used)"
+      " VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?5)"
+      " ON CONFLICT(file, principal) DO UPDATE SET"
+      "   stored = max(stored, excluded.stored),"
+      "   stores = stores + excluded.stores,"
+      "   reads = reads + excluded.reads,"
+      "   last_used = excluded.last_used");
+  if (!s.ok()) return s;
+  upsert.Bind(1, file)
+      .Bind(2, principal_id)
+      .Bind(3, int64_t{is_store ? 1 : 0})
+      .Bind(4, int64_t{is_store ? 0 : 1})
+      .Bind(5, now_us);
+  return upsert.Run();
+}
+
+// Removes the grants naming `digest` once no entry, public or private,
+// of it is left: a grant for a single file needs the file.
+Status DropGrantsIfGone(sqlite3* db, const std::string& digest, const std::string& what) {
+  bool exists = false;
+  Status s = FileExists(db, digest, what, &exists);
+  if (s.ok() && !exists) s = PrivateFileExists(db, digest, what, &exists);
+  if (!s.ok() || exists) return s;
+  Statement remove(db, what);
+  s = remove.Prepare("DELETE FROM grants WHERE digest = ?1");
+  if (!s.ok()) return s;
+  remove.Bind(1, digest);
+  return remove.Run();
+}
+
+Status WriteSetting(sqlite3* db, const std::string& key, const std::string& value, const std::string& what) {
+  Statement stmt(db, what);
+  Status s = stmt.Prepare(
+      "INSERT INTO settings(key, value) VALUES(?1, ?2)"
+      " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (!s.ok()) return s;
+  stmt.Bind(1, key).Bind(2, value);
+  return stmt.Run();
+}
+
+Status RemoveSetting(sqlite3* db, const std::string& key, const std::string& what) {
+  Statement stmt(db, what);
+  Status s = stmt.Prepare("DELETE FROM settings WHERE key = ?1");
+  if (!s.ok()) return s;
+  stmt.Bind(1, key);
+  return stmt.Run();
 }
 
 }  // namespace
@@ -578,7 +734,7 @@ Status Catalog::DeleteFile(const Digest& digest) {
 Status Catalog::GetAccessFacts(const Digest& digest, const Principal& who, AccessFacts* out) {
   const std::string text = digest.ToString();
   std::lock_guard<std::mutex> lock(mu_);
-  // One statement that always evaluates all three facts, so that the time
+  // One statement that always evaluates all the facts, so that the time
   // it takes says nothing about which of them holds.
   Statement stmt(db_, "access facts for " + text);
   Status s = stmt.Prepare(
@@ -587,7 +743,12 @@ Status Catalog::GetAccessFacts(const Digest& digest, const Principal& who, Acces
       " EXISTS(SELECT 1 FROM principals p JOIN usage u ON u.principal = p.id"
       "        WHERE p.app = ?2 AND p.origin = ?3 AND u.digest = ?1 AND u.stored = 1),"
       " EXISTS(SELECT 1 FROM grants"
-      "        WHERE app = ?2 AND origin = ?3 AND digest IN (?1, '*'))");
+      "        WHERE app = ?2 AND origin = ?3 AND digest IN (?1, '*')),"
+      " EXISTS(SELECT 1 FROM private_files f JOIN principals p ON p.id = f.owner"
+      "        WHERE f.digest = ?1 AND p.app = ?2 AND p.origin = ?3),"
+      " EXISTS(SELECT 1 FROM private_files WHERE digest = ?1),"
+      " EXISTS(SELECT 1 FROM grants"
+      "        WHERE app = ?2 AND origin = ?3 AND digest = ?1 AND explicit = 1)");
   if (!s.ok()) return s;
   stmt.Bind(1, text).Bind(2, who.app).Bind(3, who.origin);
   bool has_row = false;
@@ -598,11 +759,15 @@ Status Catalog::GetAccessFacts(const Digest& digest, const Principal& who, Acces
   facts.file_exists = stmt.Int(0) != 0;
   facts.stored_by_principal = stmt.Int(1) != 0;
   facts.granted = stmt.Int(2) != 0;
+  facts.owns_private = stmt.Int(3) != 0;
+  facts.private_exists = stmt.Int(4) != 0;
+  facts.granted_explicitly = stmt.Int(5) != 0;
   *out = facts;
   return Status::OK();
 }
 
-Status Catalog::AddGrant(const Principal& who, const std::string& digest, int64_t now_us) {
+Status Catalog::AddGrant(const Principal& who, const std::string& digest, int64_t now_us,
+                         bool explicit_grant) {
   Status s = ValidateGrantDigest(digest);
   if (!s.ok()) return s;
   const std::string what = "grant " + digest;
@@ -613,18 +778,20 @@ Status Catalog::AddGrant(const Principal& who, const std::string& digest, int64_
   if (digest != "*") {
     bool exists = false;
     s = FileExists(db_, digest, what, &exists);
+    if (s.ok() && !exists) s = PrivateFileExists(db_, digest, what, &exists);
     if (!s.ok()) return s;
     if (!exists) {
       return Status::NotFound("cannot grant " + digest + ": no such file in the catalog");
     }
   }
-  // Granting again keeps the first grant's time.
+  // Granting again keeps the first grant's time; an explicit grant stays
+  // explicit.
   Statement insert(db_, what);
   s = insert.Prepare(
-      "INSERT INTO grants(app, origin, digest, created) VALUES(?1, ?2, ?3, ?4)"
-      " ON CONFLICT(app, origin, digest) DO NOTHING");
+      "INSERT INTO grants(app, origin, digest, created, explicit) VALUES(?1, ?2, ?3, ?4, ?5)"
+      " ON CONFLICT(app, origin, digest) DO UPDATE SET explicit = max(explicit, excluded.explicit)");
   if (!s.ok()) return s;
-  insert.Bind(1, who.app).Bind(2, who.origin).Bind(3, digest).Bind(4, now_us);
+  insert.Bind(1, who.app).Bind(2, who.origin).Bind(3, digest).Bind(4, now_us).Bind(5, int64_t{explicit_grant ? 1 : 0});
   s = insert.Run();
   if (!s.ok()) return s;
   return txn.Commit();
@@ -658,13 +825,13 @@ Status Catalog::ListGrants(const std::optional<Digest>& digest, std::vector<Gran
   Status s;
   if (digest.has_value()) {
     s = stmt.Prepare(
-        "SELECT app, origin, digest, created FROM grants WHERE digest IN (?1, '*')"
+        "SELECT app, origin, digest, created, explicit FROM grants WHERE digest IN (?1, '*')"
         " ORDER BY app, origin, digest");
     if (!s.ok()) return s;
     stmt.Bind(1, digest->ToString());
   } else {
     s = stmt.Prepare(
-        "SELECT app, origin, digest, created FROM grants ORDER BY app, origin, digest");
+        "SELECT app, origin, digest, created, explicit FROM grants ORDER BY app, origin, digest");
     if (!s.ok()) return s;
   }
   std::vector<GrantRecord> grants;
@@ -678,6 +845,7 @@ Status Catalog::ListGrants(const std::optional<Digest>& digest, std::vector<Gran
     grant.principal.origin = stmt.Text(1);
     grant.digest = stmt.Text(2);
     grant.created_us = stmt.Int(3);
+    grant.explicit_grant = stmt.Int(4) != 0;
     grants.push_back(std::move(grant));
   }
   *out = std::move(grants);
@@ -748,6 +916,9 @@ Status Catalog::GetSetting(const std::string& key, std::string* value) {
 
 Status Catalog::SetSetting(const std::string& key, const std::string& value) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Durable: settings change rarely, and some must never be lost (the
+  // store id names the master key in the keyring).
+  ScopedFullSync full_sync(db_);
   Statement stmt(db_, "write setting " + key);
   Status s = stmt.Prepare(
       "INSERT INTO settings(key, value) VALUES(?1, ?2)"
@@ -812,6 +983,36 @@ Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
   if (!s.ok()) return s;
   out.usage_removed = static_cast<uint32_t>(sqlite3_changes(db_));
 
+  // Private entries: the origin's own go with it (nobody else may claim
+  // them), and so do its reads of entries it was granted.
+  Statement owned(db_, what);
+  s = owned.Prepare((std::string(kSelectPrivate) +
+                     "WHERE p.origin = ?1 GROUP BY f.id ORDER BY f.digest, f.first_stored, f.id")
+                        .c_str());
+  if (!s.ok()) return s;
+  owned.Bind(1, origin);
+  s = CollectPrivate(&owned, &out.deleted_private);
+  if (!s.ok()) return s;
+  Statement private_claims(db_, what);
+  s = private_claims.Prepare(
+      "DELETE FROM private_usage WHERE principal IN (SELECT id FROM principals WHERE origin = ?1)");
+  if (!s.ok()) return s;
+  private_claims.Bind(1, origin);
+  s = private_claims.Run();
+  if (!s.ok()) return s;
+  out.usage_removed += static_cast<uint32_t>(sqlite3_changes(db_));
+  Statement private_files(db_, what);
+  s = private_files.Prepare(
+      "DELETE FROM private_files WHERE owner IN (SELECT id FROM principals WHERE origin = ?1)");
+  if (!s.ok()) return s;
+  private_files.Bind(1, origin);
+  s = private_files.Run();
+  if (!s.ok()) return s;
+  for (const PrivateFileRecord& entry : out.deleted_private) {
+    s = DropGrantsIfGone(db_, entry.digest.ToString(), what);
+    if (!s.ok()) return s;
+  }
+
   Statement grants(db_, what);
   s = grants.Prepare("DELETE FROM grants WHERE origin = ?1");
   if (!s.ok()) return s;
@@ -823,6 +1024,331 @@ Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
   s = txn.Commit();
   if (!s.ok()) return s;
   *result = std::move(out);
+  return Status::OK();
+}
+
+}  // namespace costore
+
+// --- private entries ---------------------------------------------------------
+
+namespace costore {
+
+Status Catalog::RecordPrivateStore(const NewPrivateFile& file, int64_t now_us, bool* created) {
+  if (file.size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Status::InvalidArgument("size " + std::to_string(file.size) + " of " + file.digest.ToString() +
+                                   " is too large");
+  }
+  const std::string text = file.digest.ToString();
+  const std::string what = "record private store of " + text;
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kWrite);
+  if (!s.ok()) return s;
+  int64_t owner = 0;
+  s = UpsertPrincipal(db_, file.owner, what, &owner);
+  if (!s.ok()) return s;
+  // An existing entry keeps its bytes and key; only an empty name is filled.
+  Statement insert(db_, what);
+  s = insert.Prepare(
+      "INSERT INTO private_files(digest, owner, size, name, first_stored, cipher, chunk_size, key_version,"
+      "                          wrapped_key)"
+      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+      " ON CONFLICT(digest, owner) DO NOTHING");
+  if (!s.ok()) return s;
+  insert.Bind(1, text)
+      .Bind(2, owner)
+      .Bind(3, static_cast<int64_t>(file.size))
+      .Bind(4, file.name)
+      .Bind(5, now_us)
+      .Bind(6, file.cipher)
+      .Bind(7, int64_t{file.chunk_size})
+      .Bind(8, int64_t{file.key_version})
+      .BindBlob(9, file.wrapped_key);
+  s = insert.Run();
+  if (!s.ok()) return s;
+  const bool is_new = sqlite3_changes(db_) > 0;
+  Statement select(db_, what);
+  s = select.Prepare("SELECT id FROM private_files WHERE digest = ?1 AND owner = ?2");
+  if (!s.ok()) return s;
+  select.Bind(1, text).Bind(2, owner);
+  bool has_row = false;
+  s = select.Step(&has_row);
+  if (!s.ok()) return s;
+  if (!has_row) return Status::IOError("catalog: " + what + ": entry vanished");
+  const int64_t id = select.Int(0);
+  if (!is_new && !file.name.empty()) {
+    Statement name(db_, what);
+    s = name.Prepare("UPDATE private_files SET name = ?2 WHERE id = ?1 AND name = ''");
+    if (!s.ok()) return s;
+    name.Bind(1, id).Bind(2, file.name);
+    s = name.Run();
+    if (!s.ok()) return s;
+  }
+  s = CountPrivateUse(db_, id, file.owner, /*is_store=*/true, now_us, what);
+  if (!s.ok()) return s;
+  s = txn.Commit();
+  if (!s.ok()) return s;
+  *created = is_new;
+  return Status::OK();
+}
+
+Status Catalog::GetPrivateFile(const Digest& digest, const Principal& owner, PrivateFileRecord* out) {
+  const std::string text = digest.ToString();
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, "get private " + text);
+  Status s = stmt.Prepare(
+      (std::string(kSelectPrivate) + "WHERE f.digest = ?1 AND p.app = ?2 AND p.origin = ?3 GROUP BY f.id").c_str());
+  if (!s.ok()) return s;
+  stmt.Bind(1, text).Bind(2, owner.app).Bind(3, owner.origin);
+  std::vector<PrivateFileRecord> found;
+  s = CollectPrivate(&stmt, &found);
+  if (!s.ok()) return s;
+  if (found.empty()) return Status::NotFound("no private entry of " + text + " in the catalog");
+  *out = std::move(found.front());
+  return Status::OK();
+}
+
+Status Catalog::GetPrivateFileById(int64_t id, PrivateFileRecord* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, "get private entry " + std::to_string(id));
+  Status s = stmt.Prepare((std::string(kSelectPrivate) + "WHERE f.id = ?1 GROUP BY f.id").c_str());
+  if (!s.ok()) return s;
+  stmt.Bind(1, id);
+  std::vector<PrivateFileRecord> found;
+  s = CollectPrivate(&stmt, &found);
+  if (!s.ok()) return s;
+  if (found.empty()) return Status::NotFound("no private entry " + std::to_string(id) + " in the catalog");
+  *out = std::move(found.front());
+  return Status::OK();
+}
+
+Status Catalog::ListPrivateFiles(const std::optional<Digest>& digest, std::vector<PrivateFileRecord>* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, "list private files");
+  Status s;
+  if (digest.has_value()) {
+    s = stmt.Prepare((std::string(kSelectPrivate) +
+                      "WHERE f.digest = ?1 GROUP BY f.id ORDER BY f.digest, f.first_stored, f.id")
+                         .c_str());
+    if (!s.ok()) return s;
+    stmt.Bind(1, digest->ToString());
+  } else {
+    s = stmt.Prepare(
+        (std::string(kSelectPrivate) + "GROUP BY f.id ORDER BY f.digest, f.first_stored, f.id").c_str());
+    if (!s.ok()) return s;
+  }
+  std::vector<PrivateFileRecord> files;
+  s = CollectPrivate(&stmt, &files);
+  if (!s.ok()) return s;
+  *out = std::move(files);
+  return Status::OK();
+}
+
+Status Catalog::RecordPrivateRead(int64_t id, const Principal& who, int64_t now_us) {
+  const std::string what = "record read of private entry " + std::to_string(id);
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kWrite);
+  if (!s.ok()) return s;
+  Statement exists(db_, what);
+  s = exists.Prepare("SELECT 1 FROM private_files WHERE id = ?1");
+  if (!s.ok()) return s;
+  exists.Bind(1, id);
+  bool has_row = false;
+  s = exists.Step(&has_row);
+  if (!s.ok()) return s;
+  if (!has_row) return Status::NotFound("no private entry " + std::to_string(id) + " in the catalog");
+  s = CountPrivateUse(db_, id, who, /*is_store=*/false, now_us, what);
+  if (!s.ok()) return s;
+  return txn.Commit();
+}
+
+Status Catalog::GetPrivateUsage(const Digest& digest, std::vector<UsageRecord>* out) {
+  const std::string text = digest.ToString();
+  const std::string what = "private usage of " + text;
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kRead);
+  if (!s.ok()) return s;
+  bool exists = false;
+  s = PrivateFileExists(db_, text, what, &exists);
+  if (!s.ok()) return s;
+  if (!exists) return Status::NotFound("no private entry of " + text + " in the catalog");
+  // One row per principal across the digest's private entries.
+  Statement stmt(db_, what);
+  s = stmt.Prepare(
+      "SELECT p.app, p.origin, max(u.stored), sum(u.stores), sum(u.reads), min(u.first_used), max(u.last_used)"
+      " FROM private_usage u JOIN private_files f ON f.id = u.file JOIN principals p ON p.id = u.principal"
+      " WHERE f.digest = ?1 GROUP BY p.id"
+      " ORDER BY min(u.first_used), p.app, p.origin");
+  if (!s.ok()) return s;
+  stmt.Bind(1, text);
+  std::vector<UsageRecord> usage;
+  for (;;) {
+    bool has_row = false;
+    s = stmt.Step(&has_row);
+    if (!s.ok()) return s;
+    if (!has_row) break;
+    UsageRecord record;
+    record.principal.app = stmt.Text(0);
+    record.principal.origin = stmt.Text(1);
+    record.stored = stmt.Int(2) != 0;
+    record.stores = ClampToU32(stmt.Int(3));
+    record.reads = ClampToU32(stmt.Int(4));
+    record.first_used_us = stmt.Int(5);
+    record.last_used_us = stmt.Int(6);
+    usage.push_back(std::move(record));
+  }
+  s = txn.Commit();
+  if (!s.ok()) return s;
+  *out = std::move(usage);
+  return Status::OK();
+}
+
+Status Catalog::DeletePrivateFiles(const Digest& digest, std::vector<PrivateFileRecord>* deleted) {
+  const std::string text = digest.ToString();
+  const std::string what = "delete private entries of " + text;
+  std::lock_guard<std::mutex> lock(mu_);
+  ScopedFullSync full_sync(db_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kWrite);
+  if (!s.ok()) return s;
+  Statement select(db_, what);
+  s = select.Prepare((std::string(kSelectPrivate) + "WHERE f.digest = ?1 GROUP BY f.id ORDER BY f.id").c_str());
+  if (!s.ok()) return s;
+  select.Bind(1, text);
+  std::vector<PrivateFileRecord> found;
+  s = CollectPrivate(&select, &found);
+  if (!s.ok()) return s;
+  Statement remove(db_, what);
+  s = remove.Prepare("DELETE FROM private_files WHERE digest = ?1");
+  if (!s.ok()) return s;
+  remove.Bind(1, text);
+  s = remove.Run();
+  if (!s.ok()) return s;
+  s = DropGrantsIfGone(db_, text, what);
+  if (!s.ok()) return s;
+  s = txn.Commit();
+  if (!s.ok()) return s;
+  *deleted = std::move(found);
+  return Status::OK();
+}
+
+Status Catalog::DeletePrivateFile(int64_t id) {
+  const std::string what = "delete private entry " + std::to_string(id);
+  std::lock_guard<std::mutex> lock(mu_);
+  ScopedFullSync full_sync(db_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kWrite);
+  if (!s.ok()) return s;
+  Statement select(db_, what);
+  s = select.Prepare("SELECT digest FROM private_files WHERE id = ?1");
+  if (!s.ok()) return s;
+  select.Bind(1, id);
+  bool has_row = false;
+  s = select.Step(&has_row);
+  if (!s.ok()) return s;
+  if (!has_row) return Status::NotFound("no private entry " + std::to_string(id) + " in the catalog");
+  const std::string digest = select.Text(0);
+  Statement remove(db_, what);
+  s = remove.Prepare("DELETE FROM private_files WHERE id = ?1");
+  if (!s.ok()) return s;
+  remove.Bind(1, id);
+  s = remove.Run();
+  if (!s.ok()) return s;
+  s = DropGrantsIfGone(db_, digest, what);
+  if (!s.ok()) return s;
+  return txn.Commit();
+}
+
+Status Catalog::CountPrivateFiles(uint32_t* total) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, "count private files");
+  Status s = stmt.Prepare("SELECT count(*) FROM private_files");
+  bool has_row = false;
+  if (s.ok()) s = stmt.Step(&has_row);
+  if (!s.ok()) return s;
+  *total = has_row ? ClampToU32(stmt.Int(0)) : 0;
+  return Status::OK();
+}
+
+Status Catalog::CountPrivateFilesNotAt(uint32_t version, uint32_t* count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, "count private files to rewrap");
+  Status s = stmt.Prepare("SELECT count(*) FROM private_files WHERE key_version != ?1");
+  if (!s.ok()) return s;
+  stmt.Bind(1, int64_t{version});
+  bool has_row = false;
+  s = stmt.Step(&has_row);
+  if (!s.ok()) return s;
+  *count = has_row ? ClampToU32(stmt.Int(0)) : 0;
+  return Status::OK();
+}
+
+Status Catalog::RewrapPrivateKey(int64_t id, uint32_t from_version, uint32_t to_version, const std::string& wrapped,
+                                 bool* updated) {
+  const std::string what = "rewrap the key of private entry " + std::to_string(id);
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, what);
+  Status s = stmt.Prepare("UPDATE private_files SET wrapped_key = ?3, key_version = ?4 WHERE id = ?1 AND key_version = ?2");
+  if (!s.ok()) return s;
+  stmt.Bind(1, id).Bind(2, int64_t{from_version}).BindBlob(3, wrapped).Bind(4, int64_t{to_version});
+  s = stmt.Run();
+  if (!s.ok()) return s;
+  *updated = sqlite3_changes(db_) > 0;
+  return Status::OK();
+}
+
+Status Catalog::SetMasterKeyVersion(uint32_t version) {
+  const std::string what = "set the master key version";
+  std::lock_guard<std::mutex> lock(mu_);
+  // Durable: which key wraps the data keys must never go back.
+  ScopedFullSync full_sync(db_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kWrite);
+  if (s.ok()) s = WriteSetting(db_, kMasterKeyVersionSetting, std::to_string(version), what);
+  if (s.ok()) s = RemoveSetting(db_, kRekeyTargetSetting, what);
+  if (!s.ok()) return s;
+  return txn.Commit();
+}
+
+Status Catalog::BeginRekey(uint32_t target) {
+  const std::string what = "begin a rekey";
+  std::lock_guard<std::mutex> lock(mu_);
+  ScopedFullSync full_sync(db_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kWrite);
+  if (s.ok()) s = WriteSetting(db_, kRekeyTargetSetting, std::to_string(target), what);
+  if (!s.ok()) return s;
+  return txn.Commit();
+}
+
+Status Catalog::FinishRekey(uint32_t target, bool* finished) {
+  const std::string what = "finish a rekey";
+  std::lock_guard<std::mutex> lock(mu_);
+  // Durable, and it makes every rewrap committed before it durable too (a
+  // commit with synchronous=FULL syncs the whole WAL): the old key may be
+  // dropped from the keyring only after this.
+  ScopedFullSync full_sync(db_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kWrite);
+  if (!s.ok()) return s;
+  Statement left(db_, what);
+  s = left.Prepare("SELECT EXISTS(SELECT 1 FROM private_files WHERE key_version != ?1)");
+  if (!s.ok()) return s;
+  left.Bind(1, int64_t{target});
+  bool has_row = false;
+  s = left.Step(&has_row);
+  if (!s.ok()) return s;
+  if (has_row && left.Int(0) != 0) {
+    *finished = false;
+    return Status::OK();  // rolls back an empty transaction
+  }
+  s = WriteSetting(db_, kMasterKeyVersionSetting, std::to_string(target), what);
+  if (s.ok()) s = RemoveSetting(db_, kRekeyTargetSetting, what);
+  if (s.ok()) s = txn.Commit();
+  if (!s.ok()) return s;
+  *finished = true;
   return Status::OK();
 }
 

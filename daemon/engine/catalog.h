@@ -1,11 +1,19 @@
 // Catalog: what the store holds and who used it, in one SQLite database
 // (WAL mode) at <root>/catalog.db.
 //
-//   files(digest, size, name, first_stored, private)
+//   files(digest, size, name, first_stored, private)   public files
 //   principals(id, app, origin)
 //   usage(digest, principal, stored, stores, reads, first_used, last_used)
-//   grants(app, origin, digest or '*', created)
+//   grants(app, origin, digest or '*', created, explicit)
 //   settings(key, value)
+//   private_files(id, digest, owner, size, name, first_stored, cipher,
+//                 chunk_size, key_version, wrapped_key)    since version 3
+//   private_usage(file, principal, stored, stores, reads, first_used, last_used)
+//
+// Private files are entries of their own, one per (digest, owner): a
+// private store never touches `files` or `usage`, and a public file's
+// record never names who stored the same bytes privately. (files.private,
+// from version 1, stays 0.)
 //
 // Thread-safe: one connection, serialised by a mutex; every method is one
 // transaction. The schema version is kept in PRAGMA user_version.
@@ -35,6 +43,27 @@ struct FileRecord {
   int64_t last_used_us = 0;  // last store or read by anyone
   uint32_t stored_by = 0;    // principals that stored it
   uint32_t used_by = 0;      // principals that stored or read it
+  // Private entries only (filled by the engine from PrivateFileRecord):
+  std::string cipher;  // "aes-256-gcm" or "xchacha20-poly1305"
+  Principal owner;     // the principal that stored it privately
+};
+
+// One private entry: the bytes one principal stored with the "private"
+// option, sealed under their own data key (see daemon/crypto/).
+struct PrivateFileRecord {
+  int64_t id = 0;
+  Digest digest;
+  Principal owner;
+  uint64_t size = 0;  // of the plaintext
+  std::string name;
+  int64_t first_stored_us = 0;
+  int64_t last_used_us = 0;
+  uint32_t stored_by = 0;
+  uint32_t used_by = 0;
+  std::string cipher;       // "aes-256-gcm" or "xchacha20-poly1305"
+  uint32_t chunk_size = 0;  // as in the sealed file's header
+  uint32_t key_version = 0;  // the master key version that wraps the data key
+  std::string wrapped_key;   // bytes (daemon/crypto/key_wrap.h)
 };
 
 struct UsageRecord {
@@ -50,6 +79,7 @@ struct GrantRecord {
   Principal principal;
   std::string digest;  // "sha256:..." or "*"
   int64_t created_us = 0;
+  bool explicit_grant = false;  // set in the manager, not from a consent dialog
 };
 
 // What the access rule needs to know about one (file, principal) pair,
@@ -58,13 +88,36 @@ struct AccessFacts {
   bool file_exists = false;
   bool stored_by_principal = false;
   bool granted = false;  // a grant for this file or for "*"
+  // Private entries of the same digest:
+  bool owns_private = false;       // the principal stored it privately
+  bool private_exists = false;     // someone stored it privately
+  bool granted_explicitly = false;  // a grant for this very digest, set in the manager
 };
 
 struct ForgetResult {
   uint32_t grants_removed = 0;
   uint32_t usage_removed = 0;        // usage records (stores and reads) removed
   std::vector<Digest> deleted_files;  // records removed; the caller removes the bytes
+  // Private entries the origin's principals owned; the caller removes the bytes.
+  std::vector<PrivateFileRecord> deleted_private;
 };
+
+// A private entry to record (Catalog::RecordPrivateStore).
+struct NewPrivateFile {
+  Digest digest;
+  uint64_t size = 0;
+  std::string name;
+  Principal owner;
+  std::string cipher;
+  uint32_t chunk_size = 0;
+  uint32_t key_version = 0;
+  std::string wrapped_key;
+};
+
+// Settings keys the engine keeps for private files.
+inline constexpr char kStoreIdSetting[] = "store-id";                  // random, names keyring items
+inline constexpr char kMasterKeyVersionSetting[] = "master-key-version";  // the current master key
+inline constexpr char kRekeyTargetSetting[] = "rekey-target";          // set while a rekey runs
 
 class Catalog {
  public:
@@ -87,8 +140,13 @@ class Catalog {
 
   Status GetAccessFacts(const Digest& digest, const Principal& who, AccessFacts* out);
 
-  // `digest` is "sha256:..." or "*". Granting twice is OK.
-  Status AddGrant(const Principal& who, const std::string& digest, int64_t now_us);
+  // `digest` is "sha256:..." or "*". Granting twice is OK. A grant is
+  // explicit when the user set it in the manager (Manager1.Grant), not
+  // when it came from an "allow always" answer to a consent dialog; only
+  // an explicit grant for the digest itself opens private entries.
+  // Granting again explicitly makes an existing grant explicit.
+  Status AddGrant(const Principal& who, const std::string& digest, int64_t now_us,
+                  bool explicit_grant = true);
   // NotFound if there is no such grant.
   Status RemoveGrant(const Principal& who, const std::string& digest);
   // All grants, or those naming `digest` (and "*"), ordered by app, origin, digest.
@@ -106,6 +164,45 @@ class Catalog {
   // The user's settings, as text. NotFound when never set.
   Status GetSetting(const std::string& key, std::string* value);
   Status SetSetting(const std::string& key, const std::string& value);
+
+  // --- private entries ---------------------------------------------------
+  // Adds the entry (digest, owner) if new, else keeps the existing one
+  // (and its key); either way counts a store by the owner. *created says
+  // which.
+  Status RecordPrivateStore(const NewPrivateFile& file, int64_t now_us, bool* created);
+  // NotFound if absent.
+  Status GetPrivateFile(const Digest& digest, const Principal& owner, PrivateFileRecord* out);
+  Status GetPrivateFileById(int64_t id, PrivateFileRecord* out);
+  // Every private entry (or those of `digest`), ordered by digest, then
+  // first stored first.
+  Status ListPrivateFiles(const std::optional<Digest>& digest, std::vector<PrivateFileRecord>* out);
+  // Counts a read of entry `id` by `who`. NotFound if the entry is gone.
+  Status RecordPrivateRead(int64_t id, const Principal& who, int64_t now_us);
+  // Usage of the private entries of `digest`, first used first. NotFound if none.
+  Status GetPrivateUsage(const Digest& digest, std::vector<UsageRecord>* out);
+  // Removes every private entry of `digest` (listed in *deleted; the
+  // caller removes their bytes). Grants naming `digest` go too when no
+  // public entry of it remains.
+  Status DeletePrivateFiles(const Digest& digest, std::vector<PrivateFileRecord>* deleted);
+  // Removes one entry (a record whose bytes are gone). NotFound if absent.
+  Status DeletePrivateFile(int64_t id);
+  // How many private entries there are, and how many are wrapped under a
+  // master key version other than `version`.
+  Status CountPrivateFiles(uint32_t* total);
+  Status CountPrivateFilesNotAt(uint32_t version, uint32_t* count);
+  // Replaces the wrapped key of entry `id` if it is still wrapped under
+  // `from_version`; *updated says whether it was.
+  Status RewrapPrivateKey(int64_t id, uint32_t from_version, uint32_t to_version, const std::string& wrapped,
+                          bool* updated);
+
+  // --- master key versions (settings, written durably) ---------------------
+  // Sets the current master key version and ends any rekey.
+  Status SetMasterKeyVersion(uint32_t version);
+  // Records that a rekey to `target` has begun.
+  Status BeginRekey(uint32_t target);
+  // In one transaction: if every private entry is wrapped under `target`,
+  // makes it the current version, ends the rekey and sets *finished.
+  Status FinishRekey(uint32_t target, bool* finished);
 
  private:
   explicit Catalog(sqlite3* db);

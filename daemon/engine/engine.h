@@ -14,18 +14,24 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
+#include "daemon/crypto/sealed_file.h"
 #include "daemon/engine/blob_store.h"
 #include "daemon/engine/catalog.h"
 #include "daemon/engine/consent.h"
 #include "daemon/engine/consent_broker.h"
 #include "daemon/engine/env.h"
+#include "daemon/engine/key_store.h"
+#include "daemon/engine/master_keys.h"
 #include "daemon/engine/principal.h"
 #include "daemon/engine/status.h"
 
 namespace costore {
+
+class PrivateStream;
 
 // A setting's value: text or a number, as the key wants.
 using SettingValue = std::variant<std::string, uint32_t>;
@@ -44,6 +50,25 @@ struct EngineOptions {
   // Called after each change is committed, on the thread that made it, with
   // no engine lock held.
   std::function<void(const ChangeEvent&)> on_change;
+
+  // Private files. Where the master key lives (not owned; null: private
+  // files are KeyringUnavailable).
+  KeyStore* key_store = nullptr;
+  // How new private files are sealed. Unset: PreferredCipher().
+  std::optional<Cipher> cipher;
+  uint32_t chunk_size = sealed::kDefaultChunkSize;
+  // Tests only: called after each re-wrap of a rekey with the count so
+  // far; true stops the rekey there, as a crash would.
+  std::function<bool(uint32_t rewrapped)> rekey_interrupt;
+};
+
+// Where the engine runs work that may block (the keyring, decryption) for
+// an asynchronous call: `spawn` runs a task on a worker thread; `post` runs
+// a task on the thread that made the call (the D-Bus loop). Unset: the
+// engine starts (and joins, when destroyed) threads of its own for both.
+struct Executor {
+  std::function<void(std::function<void()>)> spawn;
+  std::function<void(std::function<void()>)> post;
 };
 
 struct StoreRequest {
@@ -51,6 +76,9 @@ struct StoreRequest {
   int source_fd = -1;  // borrowed
   std::optional<uint64_t> size;
   std::string name;
+  // Sealed at rest under a data key wrapped by the keyring's master key,
+  // as an entry of this principal's own.
+  bool is_private = false;
 };
 
 // What Store and Open report about a file.
@@ -59,6 +87,21 @@ struct FileInfo {
   uint64_t size = 0;
   std::string name;
   int64_t first_stored_us = 0;
+  bool is_private = false;
+  std::string cipher;  // private files: "aes-256-gcm" or "xchacha20-poly1305"
+};
+
+struct OpenOptions {
+  // A private file comes as a pipe filled while the caller reads, instead
+  // of a sealed memfd holding all of it. Public files are always the file.
+  bool stream = false;
+};
+
+// What KeyringStatus reports.
+struct KeyringStatusInfo {
+  KeyringReport report;
+  std::string cipher;  // what new private files are sealed with here
+  uint32_t chunk_size = 0;
 };
 
 class Engine {
@@ -77,16 +120,28 @@ class Engine {
   // gets the outcome, possibly after the user answered. `caller` names the
   // connection, so that CallerGone can drop its waits. Every refusal is the
   // same NotFound as a miss.
+  //
+  // A private file is decrypted on a worker (see Executor); `done` is
+  // posted back. Private files are never put to the consent agent.
   using OpenDone = std::function<void(const Status& status, int fd, const FileInfo& info)>;
   void OpenFileAsync(const Principal& who, const std::string& digest, const std::string& caller,
                      OpenDone done);
+  void OpenFileAsync(const Principal& who, const std::string& digest, const std::string& caller,
+                     const OpenOptions& options, OpenDone done);
+  // Set before serving; not thread-safe.
+  void SetExecutor(Executor executor) { executor_ = std::move(executor); }
   void CallerGone(const std::string& caller);
   // May be null. Not owned; must outlive the engine or be reset first.
   void SetConsentAgent(ConsentAgent* agent) { consent_.SetAgent(agent); }
 
   // --- Manager1 ---------------------------------------------------------
-  Status List(std::vector<FileRecord>* files);
-  Status Stat(const std::string& digest, FileRecord* file);
+  // Every entry, public and private (`digest_filter`: only that digest's),
+  // ordered by digest, the public entry first.
+  Status List(std::vector<FileRecord>* files, const std::string& digest_filter = "");
+  // The public entry if there is one, else the first private one stored;
+  // *entries (if given) counts the digest's entries.
+  Status Stat(const std::string& digest, FileRecord* file, uint32_t* entries = nullptr);
+  // Removes every entry of the digest, public and private.
   Status Delete(const std::string& digest);
   Status Grant(const Principal& who, const std::string& digest);
   Status Revoke(const Principal& who, const std::string& digest);
@@ -94,6 +149,12 @@ class Engine {
   Status Usage(const std::string& digest, std::vector<UsageRecord>* usage);
   // Forgets a web origin: its grants, its usage, and the files nobody else stored.
   Status ForgetOrigin(const std::string& origin, ForgetResult* result);
+
+  // Re-wraps every private file's data key under a new master key;
+  // resumes an interrupted one. Blocking (keyring): run on a worker.
+  Status Rekey(RekeyResult* result);
+  // The keyring's state in plain words; never prompts. Blocking.
+  KeyringStatusInfo KeyringStatus();
 
   ConsentSettings GetSettings();
   // Keys: "consent-policy" ("ask" or "deny"), "consent-timeout" (seconds,
@@ -107,11 +168,27 @@ class Engine {
   const std::string& root() const { return options_.root; }
 
  private:
+  // Which entry an Open gets.
+  struct OpenTarget {
+    enum Kind { kMiss, kPublic, kPrivate, kAsk } kind = kMiss;
+    PrivateFileRecord entry;  // kPrivate
+  };
+
   Engine(const EngineOptions& options, std::unique_ptr<Catalog> catalog);
   Status RemoveOrphans();
   Status LoadSettings();
+  Status Resolve(const Principal& who, const Digest& digest, OpenTarget* target);
   // Opens a file the principal may read (the rule or the user allowed it).
   Status OpenAllowed(const Principal& who, const Digest& digest, int* fd, FileInfo* info);
+  Status StorePrivate(const Principal& who, const Digest& digest, const StoreRequest& request, FileInfo* info);
+  // Blocking: the keyring and the decryption. With options.stream, *stream
+  // is left to pump the pipe whose read end is *fd.
+  Status OpenPrivate(const Principal& who, const PrivateFileRecord& entry, const OpenOptions& options, int* fd,
+                     FileInfo* info, std::unique_ptr<PrivateStream>* stream);
+  void OpenPrivateAsync(const Principal& who, const PrivateFileRecord& entry, const OpenOptions& options,
+                        OpenDone done);
+  void Spawn(std::function<void()> task);
+  void PostBack(std::function<void()> task);
   std::mutex& LockFor(const Digest& digest);
   void Publish(ChangeEvent event);
 
@@ -125,6 +202,11 @@ class Engine {
   ConsentBroker consent_;
   std::mutex settings_mu_;
   ConsentSettings settings_;
+  MasterKeys keys_;
+  Cipher cipher_;
+  Executor executor_;
+  std::mutex threads_mu_;
+  std::vector<std::thread> threads_;  // the default executor's
 };
 
 }  // namespace costore

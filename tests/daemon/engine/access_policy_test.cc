@@ -61,3 +61,50 @@ TEST(AccessPolicyTest, StarGrantDoesNotOpenAnAbsentFile) {
 
 }  // namespace
 }  // namespace costore
+
+namespace costore {
+namespace {
+
+// Which entry an Open gets once private entries exist, written out by hand
+// for every combination of the six facts.
+TEST(AccessPolicyTest, OpenEntryForEveryCombination) {
+  for (int bits = 0; bits < 64; ++bits) {
+    AccessFacts f;
+    f.file_exists = bits & 1;
+    f.stored_by_principal = bits & 2;
+    f.granted = bits & 4;
+    f.owns_private = bits & 8;
+    f.private_exists = (bits & 16) || f.owns_private;
+    f.granted_explicitly = bits & 32;
+    OpenEntry expected;
+    if (f.file_exists && f.stored_by_principal) {
+      expected = OpenEntry::kPublic;
+    } else if (f.owns_private) {
+      expected = OpenEntry::kOwnPrivate;
+    } else if (f.file_exists && f.granted) {
+      expected = OpenEntry::kPublic;
+    } else if (f.private_exists && f.granted_explicitly) {
+      expected = OpenEntry::kGrantedPrivate;
+    } else if (f.file_exists) {
+      expected = OpenEntry::kAskConsent;
+    } else {
+      expected = OpenEntry::kNotFound;
+    }
+    EXPECT_EQ(DecideOpenEntry(f), expected) << "bits " << bits;
+  }
+}
+
+TEST(AccessPolicyTest, PrivateEntriesAreNeverAskedForNorOpenedByStarGrants) {
+  AccessFacts f;
+  f.private_exists = true;
+  EXPECT_EQ(DecideOpenEntry(f), OpenEntry::kNotFound);  // no consent dialog
+  f.granted = true;                                      // "*" (or a consent answer)
+  EXPECT_EQ(DecideOpenEntry(f), OpenEntry::kNotFound);
+  f.granted_explicitly = true;  // Manager1.Grant of this digest
+  EXPECT_EQ(DecideOpenEntry(f), OpenEntry::kGrantedPrivate);
+}
+
+TEST(AccessPolicyTest, DefaultFactsOpenNothing) { EXPECT_EQ(DecideOpenEntry(AccessFacts{}), OpenEntry::kNotFound); }
+
+}  // namespace
+}  // namespace costore
