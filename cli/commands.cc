@@ -45,10 +45,34 @@ std::string ResolveApp(const std::string& app) {
 }
 
 json ToJson(const client::FileEntry& entry) {
-  return {{"digest", entry.digest},           {"size", entry.size},
-          {"name", entry.name},               {"private", entry.is_private},
-          {"first-stored", entry.first_stored_usec}, {"last-used", entry.last_used_usec},
-          {"stored-by", entry.stored_by},     {"used-by", entry.used_by}};
+  json object = {{"digest", entry.digest},           {"size", entry.size},
+                 {"name", entry.name},               {"private", entry.is_private},
+                 {"first-stored", entry.first_stored_usec}, {"last-used", entry.last_used_usec},
+                 {"stored-by", entry.stored_by},     {"used-by", entry.used_by},
+                 {"cipher", entry.cipher}};
+  if (entry.is_private) {
+    object["owner-app"] = entry.owner_app;
+    object["owner-origin"] = entry.owner_origin;
+  }
+  return object;
+}
+
+// "https://a.example (/usr/bin/chromium)", or the app alone for its own
+// principal.
+std::string HumanPrincipal(const std::string& app, const std::string& origin) {
+  return origin.empty() ? app : origin + " (" + app + ")";
+}
+
+// The state of KeyringStatus in plain words.
+std::string KeyringStateWords(const std::string& state) {
+  if (state == "ready") return "ready: unlocked, and it holds costore's master key";
+  if (state == "no-key") return "ready: no master key yet (the first private store makes one)";
+  if (state == "no-service") return "unavailable: no Secret Service (keyring daemon) on the session bus";
+  if (state == "locked") return "locked";
+  if (state == "no-default-collection") return "unavailable: no default collection to keep a key in";
+  if (state == "key-missing") return "the master key is missing from the keyring";
+  if (state == "error") return "error: the keyring could not be read";
+  return "unknown state \"" + state + "\" (taken as not ready)";
 }
 
 void PrintJson(const json& value) { std::cout << value.dump(2) << '\n'; }
@@ -74,6 +98,7 @@ int Put(const client::Client& client, const PutArgs& args) {
 
   client::StoreOptions options;
   options.origin = args.origin;
+  options.is_private = args.is_private;
   options.name = args.name.value_or(from_stdin ? std::string() : Basename(args.source));
   std::string digest;
   client::UniqueFd spool;
@@ -118,7 +143,9 @@ int Get(const client::Client& client, const GetArgs& args) {
   if (to_stdout && ::isatty(STDOUT_FILENO) == 1)
     throw Failure{kExitUsage, "get: not writing a model file to a terminal: use -o FILE or redirect standard output"};
 
-  client::OpenedFile opened = Attempt(what, [&] { return client.Open(digest, args.origin); });
+  client::OpenOptions open_options;
+  open_options.stream = args.stream;
+  client::OpenedFile opened = Attempt(what, [&] { return client.Open(digest, args.origin, open_options); });
   ProgressBar bar("reading");
   auto progress = [&](uint64_t done) { bar.Update(done, opened.info.size); };
   uint64_t copied = 0;
@@ -132,14 +159,22 @@ int Get(const client::Client& client, const GetArgs& args) {
     });
   }
   bar.Finish();
-  if (copied != opened.info.size)
-    throw Failure{kExitOther, what + ": the file ended after " + std::to_string(copied) + " of " +
-                                  std::to_string(opened.info.size) + " bytes"};
+  if (copied != opened.info.size) {
+    std::string message = what + ": the file ended after " + std::to_string(copied) + " of " +
+                          std::to_string(opened.info.size) + " bytes";
+    // A private file's pipe ends early when a chunk fails authentication.
+    if (opened.info.is_private)
+      message += " (the daemon stopped: a chunk of this private file may have failed authentication; its log "
+                 "says which)";
+    if (!to_stdout) message += "; " + args.output + " was not written";
+    throw Failure{kExitOther, message};
+  }
   return kExitOk;
 }
 
-int List(const client::Client& client, bool as_json) {
-  auto files = Attempt("ls", [&] { return client.List(); });
+int List(const client::Client& client, const std::string& digest_text, bool as_json) {
+  std::string digest = digest_text.empty() ? std::string() : NormalizedOrFail("ls", digest_text);
+  auto files = Attempt(digest.empty() ? std::string("ls") : "ls " + digest, [&] { return client.List(digest); });
   if (as_json) {
     json array = json::array();
     for (const auto& entry : files) array.push_back(ToJson(entry));
@@ -147,15 +182,22 @@ int List(const client::Client& client, bool as_json) {
     return kExitOk;
   }
   if (files.empty()) {
+    if (!digest.empty()) throw Failure{kExitNotFound, "ls " + digest + ": no file " + digest + " in the store"};
     std::cout << "The store is empty.\n";
     return kExitOk;
   }
-  Table table({"DIGEST", "SIZE", "NAME", "STORED BY", "USED BY", "LAST USED"});
+  // Private entries are marked with whose they are; a store without any
+  // keeps the plain table.
+  const bool any_private = std::any_of(files.begin(), files.end(), [](const auto& entry) { return entry.is_private; });
+  std::vector<std::string> header = {"DIGEST", "SIZE", "NAME", "STORED BY", "USED BY", "LAST USED"};
+  if (any_private) header.push_back("PRIVATE TO");
+  Table table(header);
   for (const auto& entry : files) {
-    std::string name = entry.name.empty() ? "-" : entry.name;
-    if (entry.is_private) name += " (private)";
-    table.Add({ShortDigest(entry.digest), HumanSize(entry.size), name, std::to_string(entry.stored_by),
-               std::to_string(entry.used_by), HumanTime(entry.last_used_usec)});
+    std::vector<std::string> row = {ShortDigest(entry.digest), HumanSize(entry.size),
+                                    entry.name.empty() ? "-" : entry.name, std::to_string(entry.stored_by),
+                                    std::to_string(entry.used_by), HumanTime(entry.last_used_usec)};
+    if (any_private) row.push_back(entry.is_private ? HumanPrincipal(entry.owner_app, entry.owner_origin) : "-");
+    table.Add(std::move(row));
   }
   std::cout << table.Render();
   return kExitOk;
@@ -165,17 +207,31 @@ int Info(const client::Client& client, const std::string& digest_text, bool as_j
   std::string digest = NormalizedOrFail("info", digest_text);
   client::FileEntry entry = Attempt("info " + digest, [&] { return client.Stat(digest); });
   if (as_json) {
-    PrintJson(ToJson(entry));
+    json object = ToJson(entry);
+    object["entries"] = entry.entries;
+    PrintJson(object);
     return kExitOk;
   }
   Table table({"digest:", entry.digest});
   table.Add({"name:", entry.name.empty() ? "-" : entry.name});
   table.Add({"size:", std::to_string(entry.size) + " bytes (" + HumanSize(entry.size) + ")"});
-  table.Add({"private:", entry.is_private ? "yes" : "no"});
+  if (entry.is_private) {
+    table.Add({"visibility:", "private (encrypted at rest; opens only for its owner and for those granted this "
+                              "very file)"});
+    table.Add({"cipher:", entry.cipher});
+    table.Add({"owner:", HumanPrincipal(entry.owner_app, entry.owner_origin)});
+  } else {
+    table.Add({"visibility:", "public"});
+    table.Add({"cipher:", entry.cipher + " (stored as is)"});
+  }
   table.Add({"first stored:", HumanTime(entry.first_stored_usec)});
   table.Add({"last used:", HumanTime(entry.last_used_usec)});
   table.Add({"stored by:", std::to_string(entry.stored_by) + " principal(s)"});
   table.Add({"used by:", std::to_string(entry.used_by) + " principal(s)"});
+  if (entry.entries > 1) {
+    table.Add({"entries:", std::to_string(entry.entries) + " (public and private copies kept apart; costore ls " +
+                               entry.digest + " shows each)"});
+  }
   std::cout << table.Render();
   return kExitOk;
 }
@@ -323,6 +379,70 @@ int Consent(const client::Client& client, const ConsentArgs& args) {
   table.Add({"prompts per hour:", std::to_string(settings.prompts_per_hour) +
                                       " per site or app (past it, requests are refused unasked)"});
   std::cout << table.Render();
+  return kExitOk;
+}
+
+int Doctor(const client::Client& client, bool as_json) {
+  client::KeyringStatus status = Attempt("doctor", [&] { return client.GetKeyringStatus(); });
+  const bool usable = status.usable();
+  if (as_json) {
+    PrintJson({{"state", status.state},
+               {"message", status.message},
+               {"private-files", status.private_files},
+               {"key-version", status.key_version},
+               {"rekey-pending", status.rekey_pending},
+               {"cipher", status.cipher},
+               {"chunk-size", status.chunk_size},
+               {"usable", usable}});
+    return usable ? kExitOk : kExitKeyring;
+  }
+  // One fact a line.
+  Table table({"keyring:", KeyringStateWords(status.state)});
+  if (!status.message.empty()) table.Add({"details:", status.message});
+  std::string files;
+  if (status.private_files == 0) {
+    files = usable ? "none yet; they can be stored" : "none; new ones cannot be stored until the keyring is fixed";
+  } else {
+    const bool one = status.private_files == 1;
+    files = std::to_string(status.private_files) + (one ? " private file; " : " private files; ") +
+            (usable ? (one ? "it can be opened" : "they can be opened")
+                    : "unavailable until the keyring is fixed");
+  }
+  table.Add({"private files:", files});
+  table.Add({"master key:", status.key_version == 0 ? std::string("none yet")
+                                                    : "version " + std::to_string(status.key_version)});
+  if (status.rekey_pending) table.Add({"rekey:", "interrupted; run \"costore rekey\" to finish it"});
+  if (!status.cipher.empty()) {
+    std::string sealing = status.cipher;
+    if (status.chunk_size > 0) sealing += ", in " + HumanSize(status.chunk_size) + " chunks";
+    table.Add({"new private files:", sealing});
+  }
+  table.Add({"public files:", "not affected (only private files need the keyring)"});
+  std::cout << table.Render();
+  return usable ? kExitOk : kExitKeyring;
+}
+
+int Rekey(const client::Client& client, bool as_json) {
+  client::RekeyResult result = Attempt("rekey", [&] { return client.Rekey(); });
+  if (as_json) {
+    PrintJson({{"files-rewrapped", result.files_rewrapped},
+               {"key-version", result.key_version},
+               {"resumed", result.resumed},
+               {"old-keys-removed", result.old_keys_removed}});
+    return kExitOk;
+  }
+  if (result.key_version == 0) {
+    std::cout << "No master key yet (no private file was ever stored): nothing to re-wrap.\n";
+    return kExitOk;
+  }
+  std::cout << "Rekeyed: every private file's data key is now wrapped by master key version "
+            << result.key_version << ".\n";
+  Table table({"files re-wrapped:", std::to_string(result.files_rewrapped)});
+  table.Add({"master key:", "version " + std::to_string(result.key_version)});
+  table.Add({"resumed:", result.resumed ? "yes (this finished a rekey that had been interrupted)"
+                                        : "no (a new rekey, run to the end)"});
+  table.Add({"old keys removed:", std::to_string(result.old_keys_removed) + " (from the keyring)"});
+  std::cout << Indent(table.Render(), "  ");
   return kExitOk;
 }
 

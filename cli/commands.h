@@ -15,12 +15,14 @@ struct PutArgs {
   std::optional<std::string> name;
   std::optional<uint64_t> size;
   std::optional<std::string> digest;
+  bool is_private = false;  // encrypted at rest, this principal's own
 };
 
 struct GetArgs {
   std::string digest;
   std::string output;  // "" or "-": standard output
   std::string origin;
+  bool stream = false;  // a private file through a pipe instead of a memfd
 };
 
 struct GrantArgs {
@@ -38,7 +40,8 @@ struct ConsentArgs {
 
 int Put(const client::Client& client, const PutArgs& args);
 int Get(const client::Client& client, const GetArgs& args);
-int List(const client::Client& client, bool json);
+// Every entry, or (digest not empty) the entries of one digest.
+int List(const client::Client& client, const std::string& digest, bool json);
 int Info(const client::Client& client, const std::string& digest, bool json);
 int Remove(const client::Client& client, const std::string& digest);
 int Grant(const client::Client& client, const GrantArgs& args);
@@ -48,5 +51,10 @@ int Usage(const client::Client& client, const std::string& digest, bool json);
 int ForgetSite(const client::Client& client, const std::string& origin, bool json);
 // Sets what `args` names, then shows the settings.
 int Consent(const client::Client& client, const ConsentArgs& args);
+// The keyring's state for private files; kExitKeyring unless private files
+// can be stored and opened now.
+int Doctor(const client::Client& client, bool json);
+// Re-wraps every private file's data key under a new master key.
+int Rekey(const client::Client& client, bool json);
 
 }  // namespace costore::cli

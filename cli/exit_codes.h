@@ -13,7 +13,7 @@ enum ExitCode : int {
   kExitPermissionDenied = 3,  // the daemon refused this caller
   kExitDigestMismatch = 4,    // the bytes did not match the digest or size
   kExitInvalidArgument = 5,   // a malformed digest, origin, app or name
-  kExitKeyring = 6,           // the keyring is unavailable or locked
+  kExitKeyring = 6,           // the keyring is unavailable or locked; doctor: private files unusable
   kExitNoSpace = 7,           // no space left, or a quota exceeded
   kExitBusy = 8,              // busy or cancelled: try again
   kExitUnreachable = 9,       // no session bus, or costored not on it
@@ -30,7 +30,7 @@ inline constexpr const char* kExitCodesHelp =
     "  3  permission denied\n"
     "  4  digest or size mismatch\n"
     "  5  invalid argument (digest, origin, app, name)\n"
-    "  6  keyring unavailable\n"
+    "  6  keyring unavailable or locked (doctor: private files cannot be stored or opened now)\n"
     "  7  no space left or quota exceeded\n"
     "  8  busy or cancelled: try again\n"
     "  9  costored unreachable (no session bus, or daemon not running)\n"

@@ -33,18 +33,25 @@ int Run(int argc, char** argv) {
   put_cmd->add_option("--digest", put.digest,
                       "the expected digest; when omitted it is computed first (standard input is then spooled "
                       "to an unnamed temporary file in $TMPDIR)");
+  put_cmd->add_flag("--private", put.is_private,
+                    "store it privately: encrypted at rest with a key kept in the keyring, and readable only by "
+                    "this app (and origin) and those granted this very file");
 
   GetArgs get;
   auto* get_cmd = app.add_subcommand("get", "Write a stored file to standard output or to a file");
   get_cmd->add_option("DIGEST", get.digest, kDigestHelp)->required();
   get_cmd->add_option("-o,--output", get.output, "the file to write (default: standard output)");
   get_cmd->add_option("--origin", get.origin, "the web origin to read it as (default: this app itself)");
+  get_cmd->add_flag("--stream", get.stream,
+                    "for a private file, have the daemon decrypt it into a pipe as it is read instead of into "
+                    "memory first");
 
   bool json = false;
-  auto* ls_cmd = app.add_subcommand("ls", "List the stored files");
+  std::string digest;
+  auto* ls_cmd = app.add_subcommand("ls", "List the stored files (or the public and private entries of DIGEST)");
+  ls_cmd->add_option("DIGEST", digest, kDigestHelp);
   ls_cmd->add_flag("--json", json, "print JSON");
 
-  std::string digest;
   auto* info_cmd = app.add_subcommand("info", "Show one stored file");
   info_cmd->add_option("DIGEST", digest, kDigestHelp)->required();
   info_cmd->add_flag("--json", json, "print JSON");
@@ -100,6 +107,14 @@ int Run(int argc, char** argv) {
       ->check(CLI::IsMember({"allow-once", "allow-always", "deny"}));
   agent_cmd->add_flag("--once", agent.once, "exit after the first request (answered or withdrawn)");
 
+  auto* doctor_cmd = app.add_subcommand(
+      "doctor", "Tell whether private files can be stored and opened: the keyring's state, in plain words");
+  doctor_cmd->add_flag("--json", json, "print JSON");
+
+  auto* rekey_cmd = app.add_subcommand(
+      "rekey", "Re-wrap every private file's key under a new master key in the keyring (finishes an interrupted one)");
+  rekey_cmd->add_flag("--json", json, "print JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& success) {
@@ -114,7 +129,7 @@ int Run(int argc, char** argv) {
     costore::client::Client client = costore::client::Client::Connect();
     if (*put_cmd) return Put(client, put);
     if (*get_cmd) return Get(client, get);
-    if (*ls_cmd) return List(client, json);
+    if (*ls_cmd) return List(client, digest, json);
     if (*info_cmd) return Info(client, digest, json);
     if (*rm_cmd) return Remove(client, digest);
     if (*grant_cmd) return Grant(client, grant);
@@ -123,6 +138,8 @@ int Run(int argc, char** argv) {
     if (*usage_cmd) return Usage(client, digest, json);
     if (*forget_cmd) return ForgetSite(client, origin, json);
     if (*consent_cmd) return Consent(client, consent);
+    if (*doctor_cmd) return Doctor(client, json);
+    if (*rekey_cmd) return Rekey(client, json);
   } catch (const Failure& failure) {
     std::cerr << "costore: " << failure.message << '\n';
     return failure.code;

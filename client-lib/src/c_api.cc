@@ -1,10 +1,12 @@
 // The C ABI over costore::client::Client. Every entry point catches every
 // exception: none crosses into C.
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "costore/costore.h"
@@ -39,7 +41,28 @@ struct costore_store_options {
   void* progress_data = nullptr;
 };
 
+// The file records as this library allocates them: the public struct first
+// (its layout is ABI and never changes), then what later versions added,
+// reached through accessor functions. The header promises that records are
+// only ever allocated by the library, so a pointer to the public struct is
+// always a pointer to one of these.
 namespace {
+
+struct FileInfoRecord {
+  costore_file_info pub;
+  bool is_private;
+  char* cipher;
+};
+
+struct FileEntryRecord {
+  costore_file_entry pub;
+  char* cipher;
+  char* owner_app;
+  char* owner_origin;
+};
+
+static_assert(std::is_standard_layout_v<FileInfoRecord> && offsetof(FileInfoRecord, pub) == 0);
+static_assert(std::is_standard_layout_v<FileEntryRecord> && offsetof(FileEntryRecord, pub) == 0);
 
 // Thrown by the C read callback adapter when the callback asks to stop.
 struct StreamAbandoned {};
@@ -114,36 +137,49 @@ costore::client::StoreOptions ToStoreOptions(const costore_store_options* option
 }
 
 costore_file_info* NewFileInfo(const costore::client::FileInfo& info) {
-  auto* record = AllocateRecord<costore_file_info>();
+  auto* record = AllocateRecord<FileInfoRecord>();
   try {
-    record->digest = CopyString(info.digest);
-    record->name = CopyString(info.name);
+    record->pub.digest = CopyString(info.digest);
+    record->pub.name = CopyString(info.name);
+    record->cipher = CopyString(info.cipher);
   } catch (...) {
-    costore_file_info_free(record);
+    costore_file_info_free(&record->pub);
     throw;
   }
-  record->size = info.size;
-  record->first_stored_usec = info.first_stored_usec;
-  return record;
+  record->pub.size = info.size;
+  record->pub.first_stored_usec = info.first_stored_usec;
+  record->is_private = info.is_private;
+  return &record->pub;
 }
 
 costore_file_entry* NewFileEntry(const costore::client::FileEntry& entry) {
-  auto* record = AllocateRecord<costore_file_entry>();
+  auto* record = AllocateRecord<FileEntryRecord>();
   try {
-    record->digest = CopyString(entry.digest);
-    record->name = CopyString(entry.name);
+    record->pub.digest = CopyString(entry.digest);
+    record->pub.name = CopyString(entry.name);
+    record->cipher = CopyString(entry.cipher);
+    record->owner_app = CopyString(entry.owner_app);
+    record->owner_origin = CopyString(entry.owner_origin);
   } catch (...) {
-    costore_file_entry_free(record);
+    costore_file_entry_free(&record->pub);
     throw;
   }
-  record->size = entry.size;
-  record->is_private = entry.is_private;
-  record->first_stored_usec = entry.first_stored_usec;
-  record->last_used_usec = entry.last_used_usec;
-  record->stored_by = entry.stored_by;
-  record->used_by = entry.used_by;
-  return record;
+  record->pub.size = entry.size;
+  record->pub.is_private = entry.is_private;
+  record->pub.first_stored_usec = entry.first_stored_usec;
+  record->pub.last_used_usec = entry.last_used_usec;
+  record->pub.stored_by = entry.stored_by;
+  record->pub.used_by = entry.used_by;
+  return &record->pub;
 }
+
+const FileInfoRecord* RecordOf(const costore_file_info* info) { return reinterpret_cast<const FileInfoRecord*>(info); }
+
+const FileEntryRecord* RecordOf(const costore_file_entry* entry) {
+  return reinterpret_cast<const FileEntryRecord*>(entry);
+}
+
+const char* OrEmptyString(const char* text) { return text ? text : ""; }
 
 void FreeGrant(costore_grant* grant) {
   if (!grant) return;
@@ -301,6 +337,12 @@ costore_error costore_store_options_set_size(costore_store_options* options, uin
   return COSTORE_OK;
 }
 
+costore_error costore_store_options_set_private(costore_store_options* options, bool is_private) {
+  if (!options) return COSTORE_ERROR_INVALID_ARGUMENT;
+  options->options.is_private = is_private;
+  return COSTORE_OK;
+}
+
 costore_error costore_store_options_set_progress(costore_store_options* options, costore_progress_fn progress,
                                                  void* user_data) {
   if (!options) return COSTORE_ERROR_INVALID_ARGUMENT;
@@ -346,15 +388,42 @@ costore_error costore_client_store_stream(costore_client* client, costore_read_f
 
 costore_error costore_client_open(costore_client* client, const char* digest, const char* origin, int* fd,
                                   costore_file_info** info) {
+  return costore_client_open_with_flags(client, digest, origin, 0, fd, info);
+}
+
+costore_error costore_client_open_with_flags(costore_client* client, const char* digest, const char* origin,
+                                             unsigned int flags, int* fd, costore_file_info** info) {
   if (fd) *fd = -1;
   if (info) *info = nullptr;
   return Guard(client, [&] {
     Require(digest, "digest");
     Require(fd, "fd");
-    costore::client::OpenedFile opened = Connected(client).Open(digest, OrEmpty(origin));
+    if ((flags & ~COSTORE_OPEN_STREAM) != 0)
+      throw Error(ErrorCode::kInvalidArgument, "flags: unknown bits " + std::to_string(flags & ~COSTORE_OPEN_STREAM));
+    costore::client::OpenOptions options;
+    options.stream = (flags & COSTORE_OPEN_STREAM) != 0;
+    costore::client::OpenedFile opened = Connected(client).Open(digest, OrEmpty(origin), options);
     SetInfo(info, opened.info);
     *fd = opened.fd.release();
   });
+}
+
+bool costore_file_info_is_private(const costore_file_info* info) { return info && RecordOf(info)->is_private; }
+
+const char* costore_file_info_get_cipher(const costore_file_info* info) {
+  return info ? OrEmptyString(RecordOf(info)->cipher) : "";
+}
+
+const char* costore_file_entry_get_cipher(const costore_file_entry* entry) {
+  return entry ? OrEmptyString(RecordOf(entry)->cipher) : "";
+}
+
+const char* costore_file_entry_get_owner_app(const costore_file_entry* entry) {
+  return entry ? OrEmptyString(RecordOf(entry)->owner_app) : "";
+}
+
+const char* costore_file_entry_get_owner_origin(const costore_file_entry* entry) {
+  return entry ? OrEmptyString(RecordOf(entry)->owner_origin) : "";
 }
 
 costore_error costore_client_list(costore_client* client, costore_file_entry*** entries, size_t* count) {
@@ -363,6 +432,20 @@ costore_error costore_client_list(costore_client* client, costore_file_entry*** 
   return Guard(client, [&] {
     Require(entries, "entries");
     auto list = Connected(client).List();
+    *entries = NewArray<costore_file_entry>(list, NewFileEntry, costore_file_entry_free);
+    if (count) *count = list.size();
+  });
+}
+
+costore_error costore_client_list_digest(costore_client* client, const char* digest, costore_file_entry*** entries,
+                                         size_t* count) {
+  if (entries) *entries = nullptr;
+  if (count) *count = 0;
+  return Guard(client, [&] {
+    Require(digest, "digest");
+    Require(entries, "entries");
+    if (*digest == '\0') throw Error(ErrorCode::kInvalidArgument, "digest: must not be empty");
+    auto list = Connected(client).List(digest);
     *entries = NewArray<costore_file_entry>(list, NewFileEntry, costore_file_entry_free);
     if (count) *count = list.size();
   });
@@ -474,7 +557,53 @@ costore_error costore_client_set_setting_uint32(costore_client* client, const ch
   });
 }
 
+costore_error costore_client_rekey(costore_client* client, costore_rekey_result** result) {
+  if (result) *result = nullptr;
+  return Guard(client, [&] {
+    costore::client::RekeyResult done = Connected(client).Rekey();
+    if (!result) return;
+    auto* record = AllocateRecord<costore_rekey_result>();
+    record->files_rewrapped = done.files_rewrapped;
+    record->key_version = done.key_version;
+    record->resumed = done.resumed;
+    record->old_keys_removed = done.old_keys_removed;
+    *result = record;
+  });
+}
+
+costore_error costore_client_keyring_status(costore_client* client, costore_keyring_status** status) {
+  if (status) *status = nullptr;
+  return Guard(client, [&] {
+    Require(status, "status");
+    costore::client::KeyringStatus got = Connected(client).GetKeyringStatus();
+    auto* record = AllocateRecord<costore_keyring_status>();
+    try {
+      record->state = CopyString(got.state);
+      record->message = CopyString(got.message);
+      record->cipher = CopyString(got.cipher);
+    } catch (...) {
+      costore_keyring_status_free(record);
+      throw;
+    }
+    record->private_files = got.private_files;
+    record->key_version = got.key_version;
+    record->rekey_pending = got.rekey_pending;
+    record->chunk_size = got.chunk_size;
+    *status = record;
+  });
+}
+
 void costore_forget_result_free(costore_forget_result* result) { std::free(result); }
+
+void costore_rekey_result_free(costore_rekey_result* result) { std::free(result); }
+
+void costore_keyring_status_free(costore_keyring_status* status) {
+  if (!status) return;
+  std::free(status->state);
+  std::free(status->message);
+  std::free(status->cipher);
+  std::free(status);
+}
 
 void costore_settings_free(costore_settings* settings) {
   if (!settings) return;
@@ -484,16 +613,22 @@ void costore_settings_free(costore_settings* settings) {
 
 void costore_file_info_free(costore_file_info* info) {
   if (!info) return;
-  std::free(info->digest);
-  std::free(info->name);
-  std::free(info);
+  auto* record = reinterpret_cast<FileInfoRecord*>(info);
+  std::free(record->pub.digest);
+  std::free(record->pub.name);
+  std::free(record->cipher);
+  std::free(record);
 }
 
 void costore_file_entry_free(costore_file_entry* entry) {
   if (!entry) return;
-  std::free(entry->digest);
-  std::free(entry->name);
-  std::free(entry);
+  auto* record = reinterpret_cast<FileEntryRecord*>(entry);
+  std::free(record->pub.digest);
+  std::free(record->pub.name);
+  std::free(record->cipher);
+  std::free(record->owner_app);
+  std::free(record->owner_origin);
+  std::free(record);
 }
 
 void costore_file_entry_array_free(costore_file_entry** entries) { FreeArray(entries, costore_file_entry_free); }

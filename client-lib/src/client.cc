@@ -34,11 +34,15 @@ using VariantMap = std::map<std::string, sdbus::Variant>;
 
 // Method-call timeouts. The generated proxies use the connection's timeout,
 // so each call sets it on the connection it runs on. Store has none: it
-// lasts as long as its bytes take to arrive, and the daemon itself abandons
-// a source idle for 120 s. Open may wait for the user's answer in a consent
-// dialog (up to 60 s).
+// lasts as long as its bytes take to arrive (a private one may first wait
+// for the keyring to be unlocked), and the daemon itself abandons a source
+// idle for 120 s. Open may wait for the user's answer in a consent dialog
+// (up to 60 s), or for the keyring's unlock prompt and the decryption of a
+// private file. Rekey may wait for the unlock prompt, then re-wraps every
+// private file's data key.
 constexpr uint64_t kStoreTimeoutUsec = UINT64_MAX;  // sd-bus: infinity
 constexpr uint64_t kOpenTimeoutUsec = std::chrono::microseconds(10min).count();
+constexpr uint64_t kRekeyTimeoutUsec = std::chrono::microseconds(10min).count();
 constexpr uint64_t kManagerTimeoutUsec = std::chrono::microseconds(25s).count();  // the D-Bus default
 
 constexpr size_t kMaxIdleConnections = 4;
@@ -140,12 +144,20 @@ T Field(const VariantMap& map, const char* key) {
   return it->second.get<T>();
 }
 
+// "cipher", or "none" from a daemon older than private files.
+std::string CipherOf(const VariantMap& map) {
+  std::string cipher = Field<std::string>(map, "cipher");
+  return cipher.empty() ? std::string(kCipherNone) : cipher;
+}
+
 FileInfo ToFileInfo(const VariantMap& map) {
   FileInfo info;
   info.digest = Field<std::string>(map, "digest");
   info.size = Field<uint64_t>(map, "size");
   info.name = Field<std::string>(map, "name");
   info.first_stored_usec = Field<int64_t>(map, "first-stored");
+  info.is_private = Field<bool>(map, "private");
+  info.cipher = CipherOf(map);
   return info;
 }
 
@@ -159,6 +171,10 @@ FileEntry ToFileEntry(const VariantMap& map) {
   entry.last_used_usec = Field<int64_t>(map, "last-used");
   entry.stored_by = Field<uint32_t>(map, "stored-by");
   entry.used_by = Field<uint32_t>(map, "used-by");
+  entry.cipher = CipherOf(map);
+  entry.owner_app = Field<std::string>(map, "owner-app");
+  entry.owner_origin = Field<std::string>(map, "owner-origin");
+  entry.entries = Field<uint32_t>(map, "entries");
   return entry;
 }
 
@@ -260,6 +276,7 @@ struct Client::Impl {
     VariantMap store_options;
     if (size) store_options["size"] = sdbus::Variant(*size);
     if (!options.name.empty()) store_options["name"] = sdbus::Variant(options.name);
+    if (options.is_private) store_options["private"] = sdbus::Variant(true);
     // A close-on-exec duplicate (sdbus::UnixFd(int) would dup without it);
     // `source` stays the caller's.
     int duplicate = ::fcntl(source, F_DUPFD_CLOEXEC, 3);
@@ -399,20 +416,38 @@ FileInfo Client::StoreStream(const ReadCallback& read, std::string_view digest, 
 }
 
 OpenedFile Client::Open(std::string_view digest, std::string_view origin) const {
+  return Open(digest, origin, OpenOptions{});
+}
+
+OpenedFile Client::Open(std::string_view digest, std::string_view origin, const OpenOptions& options) const {
   std::string normalized = NormalizeDigest(digest);
+  VariantMap open_options;
+  if (options.stream) open_options["stream"] = sdbus::Variant(true);
   return impl_->connections.Run(kOpenTimeoutUsec, [&](sdbus::IConnection& connection) {
     StoreProxy proxy(connection);
-    auto [fd, info] = proxy.Open(std::string(origin), normalized, VariantMap{});
+    auto [fd, info] = proxy.Open(std::string(origin), normalized, open_options);
     OpenedFile opened{UniqueFd(fd.release()), ToFileInfo(info)};
     SetCloseOnExec(opened.fd.get());
     return opened;
   });
 }
 
-std::vector<FileEntry> Client::List() const {
+std::vector<FileEntry> Client::List() const { return List(std::string_view()); }
+
+std::vector<FileEntry> Client::List(std::string_view digest) const {
+  VariantMap options;
+  std::string normalized;
+  if (!digest.empty()) {
+    normalized = NormalizeDigest(digest);
+    options["digest"] = sdbus::Variant(normalized);
+  }
   return impl_->CallManager([&](ManagerProxy& proxy) {
     std::vector<FileEntry> entries;
-    for (const auto& map : proxy.List(VariantMap{})) entries.push_back(ToFileEntry(map));
+    for (const auto& map : proxy.List(options)) {
+      entries.push_back(ToFileEntry(map));
+      // A daemon that does not know the option lists every file.
+      if (!normalized.empty() && entries.back().digest != normalized) entries.pop_back();
+    }
     return entries;
   });
 }
@@ -486,6 +521,34 @@ void Client::SetSetting(std::string_view key, std::string_view value) const {
 void Client::SetSetting(std::string_view key, uint32_t value) const {
   sdbus::Variant variant{value};
   impl_->CallManager([&](ManagerProxy& proxy) { proxy.SetSetting(std::string(key), variant); });
+}
+
+RekeyResult Client::Rekey() const {
+  return impl_->connections.Run(kRekeyTimeoutUsec, [&](sdbus::IConnection& connection) {
+    ManagerProxy proxy(connection);
+    VariantMap map = proxy.Rekey(VariantMap{});
+    RekeyResult result;
+    result.files_rewrapped = Field<uint32_t>(map, "files-rewrapped");
+    result.key_version = Field<uint32_t>(map, "key-version");
+    result.resumed = Field<bool>(map, "resumed");
+    result.old_keys_removed = Field<uint32_t>(map, "old-keys-removed");
+    return result;
+  });
+}
+
+KeyringStatus Client::GetKeyringStatus() const {
+  return impl_->CallManager([&](ManagerProxy& proxy) {
+    VariantMap map = proxy.KeyringStatus();
+    KeyringStatus status;
+    status.state = Field<std::string>(map, "state");
+    status.message = Field<std::string>(map, "message");
+    status.private_files = Field<uint32_t>(map, "private-files");
+    status.key_version = Field<uint32_t>(map, "key-version");
+    status.rekey_pending = Field<bool>(map, "rekey-pending");
+    status.cipher = Field<std::string>(map, "cipher");
+    status.chunk_size = Field<uint32_t>(map, "chunk-size");
+    return status;
+  });
 }
 
 std::string_view LibraryVersion() { return COSTORE_VERSION; }

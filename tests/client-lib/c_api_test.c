@@ -324,6 +324,82 @@ static void test_settings(costore_client *client) {
   costore_settings_free(settings);
 }
 
+/* with-costored starts no keyring: the private additions of the ABI, as far
+ * as they go without one (client_private_test covers them with a keyring). */
+static void test_private_without_keyring(costore_client *client, const char *model_path) {
+  static const char kPublic[] = "https://public.example";
+  costore_keyring_status *status = NULL;
+  CHECK_OK(client, costore_client_keyring_status(client, &status));
+  CHECK(status != NULL);
+  if (status) {
+    CHECK(strcmp(status->state, "no-service") == 0);
+    CHECK(strstr(status->message, "Secret Service") != NULL);
+    CHECK(status->private_files == 0 && status->key_version == 0 && !status->rekey_pending);
+    CHECK(status->cipher[0] != '\0' && status->chunk_size > 0);
+  }
+  costore_keyring_status_free(status);
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT, costore_client_keyring_status(client, NULL));
+
+  costore_store_options *options = costore_store_options_new();
+  CHECK_OK(client, costore_store_options_set_private(options, true));
+  CHECK(costore_store_options_set_private(NULL, true) == COSTORE_ERROR_INVALID_ARGUMENT);
+  costore_file_info *info = NULL;
+  CHECK_FAILS(client, COSTORE_ERROR_KEYRING_UNAVAILABLE,
+              costore_client_store_path(client, model_path, kModelDigest, options, &info));
+  CHECK(info == NULL);
+  CHECK(strstr(costore_client_get_error_message(client), "Secret Service") != NULL);
+  costore_rekey_result *rekey = NULL;
+  CHECK_OK(client, costore_client_rekey(client, &rekey)); /* no master key: nothing to do */
+  CHECK(rekey != NULL && rekey->key_version == 0 && rekey->files_rewrapped == 0 && !rekey->resumed);
+  costore_rekey_result_free(rekey);
+
+  /* Public: cipher "none", not private, no owner; "stream" changes nothing. */
+  CHECK_OK(client, costore_store_options_set_private(options, false));
+  CHECK_OK(client, costore_store_options_set_origin(options, kPublic));
+  CHECK_OK(client, costore_client_store_path(client, model_path, kModelDigest, options, &info));
+  CHECK(info != NULL && !costore_file_info_is_private(info) && strcmp(costore_file_info_get_cipher(info), "none") == 0);
+  costore_file_info_free(info);
+  costore_store_options_free(options);
+  int fd = -1;
+  info = NULL;
+  CHECK_OK(client, costore_client_open_with_flags(client, kModelHex, kPublic, COSTORE_OPEN_STREAM, &fd, &info));
+  struct stat st;
+  CHECK(fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode));
+  CHECK(info != NULL && info->size == kModelSize && !costore_file_info_is_private(info));
+  costore_file_info_free(info);
+  if (fd >= 0) close(fd);
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT,
+              costore_client_open_with_flags(client, kModelDigest, kPublic, 0x80u, &fd, NULL));
+  CHECK(fd == -1);
+  CHECK(!costore_file_info_is_private(NULL));
+  CHECK(strcmp(costore_file_info_get_cipher(NULL), "") == 0);
+
+  costore_file_entry **entries = NULL;
+  size_t count = 0;
+  CHECK_OK(client, costore_client_list_digest(client, kModelHex, &entries, &count));
+  CHECK(count == 1 && entries != NULL && entries[1] == NULL);
+  if (count == 1) {
+    CHECK(!entries[0]->is_private);
+    CHECK(strcmp(costore_file_entry_get_cipher(entries[0]), "none") == 0);
+    CHECK(strcmp(costore_file_entry_get_owner_app(entries[0]), "") == 0);
+    CHECK(strcmp(costore_file_entry_get_owner_origin(entries[0]), "") == 0);
+  }
+  costore_file_entry_array_free(entries);
+  CHECK_OK(client, costore_client_list_digest(client, kUnknownDigest, &entries, &count));
+  CHECK(count == 0 && entries != NULL && entries[0] == NULL);
+  costore_file_entry_array_free(entries);
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT, costore_client_list_digest(client, "", &entries, &count));
+  CHECK_FAILS(client, COSTORE_ERROR_INVALID_ARGUMENT, costore_client_list_digest(client, "nope", &entries, &count));
+  CHECK(strcmp(costore_file_entry_get_cipher(NULL), "") == 0);
+  costore_file_entry *entry = NULL;
+  CHECK_OK(client, costore_client_stat(client, kModelDigest, &entry));
+  CHECK(entry != NULL && strcmp(costore_file_entry_get_cipher(entry), "none") == 0);
+  costore_file_entry_free(entry);
+  CHECK_OK(client, costore_client_delete(client, kModelDigest));
+  costore_rekey_result_free(NULL);
+  costore_keyring_status_free(NULL);
+}
+
 int main(void) {
   const char *source_dir = getenv("COSTORE_SOURCE_DIR");
   if (!source_dir || !getenv("DBUS_SESSION_BUS_ADDRESS")) {
@@ -523,6 +599,7 @@ int main(void) {
 
   test_forget_origin(client, self, model_path);
   test_settings(client);
+  test_private_without_keyring(client, model_path);
 
   costore_client_free(client);
   free(model);

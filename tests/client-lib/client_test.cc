@@ -589,4 +589,46 @@ TEST_F(ClientTest, ClientIsMovable) {
   EXPECT_NO_THROW(client_.List());
 }
 
+// with-costored starts no keyring: private calls are KeyringUnavailable and
+// say why, KeyringStatus says so, and public files carry cipher "none".
+// (client_private_test covers private files with a real keyring.)
+TEST_F(ClientTest, PrivateFilesWithoutAKeyring) {
+  costore::client::KeyringStatus status = client_.GetKeyringStatus();
+  EXPECT_EQ(status.state, "no-service");
+  EXPECT_FALSE(status.usable());
+  EXPECT_NE(status.message.find("Secret Service"), std::string::npos) << status.message;
+  EXPECT_FALSE(status.cipher.empty());
+  EXPECT_GT(status.chunk_size, 0u);
+
+  Error error = ErrorOf([&] {
+    client_.StorePath(model_path_, kModelDigest, {.origin = "https://private.example", .is_private = true});
+  });
+  EXPECT_EQ(error.code(), ErrorCode::kKeyringUnavailable);
+  EXPECT_NE(std::string(error.what()).find("Secret Service"), std::string::npos) << error.what();
+  // No master key was ever made: a rekey has nothing to do.
+  costore::client::RekeyResult rekey = client_.Rekey();
+  EXPECT_EQ(rekey.key_version, 0u);
+  EXPECT_EQ(rekey.files_rewrapped, 0u);
+
+  auto info = client_.StorePath(model_path_, kModelDigest, {.origin = "https://public.example"});
+  EXPECT_FALSE(info.is_private);
+  EXPECT_EQ(info.cipher, "none");
+  // "stream" changes nothing for a public file: the descriptor is the file.
+  auto opened = client_.Open(kModelDigest, "https://public.example", {.stream = true});
+  struct stat st {};
+  ASSERT_EQ(::fstat(opened.fd.get(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_FALSE(opened.info.is_private);
+  EXPECT_EQ(opened.info.cipher, "none");
+  EXPECT_TRUE(ReadAll(opened.fd.get()) == model_);
+  auto entries = client_.List(kModelHex);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_FALSE(entries[0].is_private);
+  EXPECT_EQ(entries[0].cipher, "none");
+  EXPECT_EQ(entries[0].owner_app, "");
+  EXPECT_EQ(client_.Stat(kModelDigest).entries, 1u);
+  EXPECT_EQ(ErrorOf([&] { client_.List("not a digest"); }).code(), ErrorCode::kInvalidArgument);
+  client_.Delete(kModelDigest);
+}
+
 }  // namespace

@@ -132,6 +132,26 @@ typedef struct costore_settings {
   uint32_t prompts_per_hour;  /* per principal; past it, refused unasked */
 } costore_settings;
 
+/* What costore_client_rekey did. */
+typedef struct costore_rekey_result {
+  uint32_t files_rewrapped;   /* data keys re-wrapped by this call */
+  uint32_t key_version;       /* the master key version now in use (0: none yet, nothing to do) */
+  bool resumed;               /* it finished a rekey that had been interrupted */
+  uint32_t old_keys_removed;  /* old master key versions removed from the keyring */
+} costore_rekey_result;
+
+/* The keyring as the daemon sees it (costore_client_keyring_status). */
+typedef struct costore_keyring_status {
+  char *state;                /* "ready", "no-key", "no-service", "locked", "no-default-collection",
+                                 "key-missing" or "error"; treat unknown states as not ready */
+  char *message;              /* the state in plain words, with what to do */
+  uint32_t private_files;     /* private entries in the store */
+  uint32_t key_version;       /* the current master key version (0: none yet) */
+  bool rekey_pending;         /* a rekey was interrupted: costore_client_rekey finishes it */
+  char *cipher;               /* the AEAD new private files get here */
+  uint32_t chunk_size;        /* plaintext bytes per sealed chunk of new files */
+} costore_keyring_status;
+
 /* The keys of costore_client_set_setting_string / _uint32. */
 #define COSTORE_SETTING_CONSENT_POLICY "consent-policy"     /* string: "ask" or "deny" */
 #define COSTORE_SETTING_CONSENT_TIMEOUT "consent-timeout"   /* uint32: seconds, 1-3600 */
@@ -232,6 +252,14 @@ COSTORE_EXPORT costore_error costore_store_options_set_progress(costore_store_op
                                                                 costore_progress_fn progress,
                                                                 void *user_data);
 
+/* Stores privately (default false): encrypted at rest, an entry of the
+ * storing principal's own that others open only with a grant of that very
+ * digest. Needs the keyring: the store fails with
+ * COSTORE_ERROR_KEYRING_UNAVAILABLE (before any byte is read) when it is
+ * out of reach, and may wait for the user to unlock it. */
+COSTORE_EXPORT costore_error costore_store_options_set_private(costore_store_options *options,
+                                                               bool is_private);
+
 /* ---- Store1: storing and opening ------------------------------------- */
 
 /*
@@ -280,6 +308,28 @@ COSTORE_EXPORT costore_error costore_client_open(costore_client *client, const c
                                                  const char *origin, int *fd,
                                                  costore_file_info **info);
 
+/* Flags of costore_client_open_with_flags. */
+/* For a private file, a pipe filled as the caller reads instead of a memfd
+ * holding the whole file; it ends early if a chunk fails authentication, so
+ * read until the info's size arrived. No effect on public files. */
+#define COSTORE_OPEN_STREAM 0x1u
+
+/*
+ * costore_client_open_with_flags: costore_client_open with @flags (0 or
+ * COSTORE_OPEN_STREAM; unknown bits are COSTORE_ERROR_INVALID_ARGUMENT).
+ * A private file may wait for the keyring to be unlocked; without
+ * COSTORE_OPEN_STREAM it comes as a sealed memfd holding the plaintext.
+ */
+COSTORE_EXPORT costore_error costore_client_open_with_flags(costore_client *client, const char *digest,
+                                                            const char *origin, unsigned int flags,
+                                                            int *fd, costore_file_info **info);
+
+/* Private files: whether @info describes a private entry, and its cipher:
+ * "none" for a public file, else "aes-256-gcm" or "xchacha20-poly1305".
+ * The string belongs to @info. @info NULL: false, "". */
+COSTORE_EXPORT bool costore_file_info_is_private(const costore_file_info *info);
+COSTORE_EXPORT const char *costore_file_info_get_cipher(const costore_file_info *info);
+
 /* ---- Manager1: the user's view --------------------------------------- */
 
 /* Every stored file, ordered by digest: a NULL-terminated array in
@@ -288,7 +338,20 @@ COSTORE_EXPORT costore_error costore_client_open(costore_client *client, const c
 COSTORE_EXPORT costore_error costore_client_list(costore_client *client,
                                                  costore_file_entry ***entries, size_t *count);
 
-/* One stored file; free *@entry with costore_file_entry_free. */
+/* As costore_client_list, only the entries of @digest: its public entry
+ * first, then its private ones (none if it is not stored). */
+COSTORE_EXPORT costore_error costore_client_list_digest(costore_client *client, const char *digest,
+                                                        costore_file_entry ***entries, size_t *count);
+
+/* An entry's cipher (as costore_file_info_get_cipher) and, for a private
+ * entry, the principal that stored it ("" for public ones). The strings
+ * belong to @entry. @entry NULL: "". */
+COSTORE_EXPORT const char *costore_file_entry_get_cipher(const costore_file_entry *entry);
+COSTORE_EXPORT const char *costore_file_entry_get_owner_app(const costore_file_entry *entry);
+COSTORE_EXPORT const char *costore_file_entry_get_owner_origin(const costore_file_entry *entry);
+
+/* One stored file (its public entry if there is one, else its first
+ * private one); free *@entry with costore_file_entry_free. */
 COSTORE_EXPORT costore_error costore_client_stat(costore_client *client, const char *digest,
                                                  costore_file_entry **entry);
 
@@ -348,6 +411,22 @@ COSTORE_EXPORT costore_error costore_client_set_setting_string(costore_client *c
 COSTORE_EXPORT costore_error costore_client_set_setting_uint32(costore_client *client, const char *key,
                                                                uint32_t value);
 
+/*
+ * costore_client_rekey: re-wraps every private file's data key under a new
+ * master key in the keyring. Crash-safe: after an interruption, calling it
+ * again finishes it. May wait for the user to unlock the keyring (several
+ * minutes at most). COSTORE_ERROR_KEYRING_UNAVAILABLE when the keyring is
+ * out of reach or a key is missing; COSTORE_ERROR_BUSY while another rekey
+ * runs. If @result is not NULL it receives what was done; free it with
+ * costore_rekey_result_free.
+ */
+COSTORE_EXPORT costore_error costore_client_rekey(costore_client *client, costore_rekey_result **result);
+
+/* The keyring's state (looks, never prompts); free *@status with
+ * costore_keyring_status_free. */
+COSTORE_EXPORT costore_error costore_client_keyring_status(costore_client *client,
+                                                           costore_keyring_status **status);
+
 /* ---- freeing results (NULL is allowed everywhere) -------------------- */
 
 COSTORE_EXPORT void costore_file_info_free(costore_file_info *info);
@@ -357,6 +436,8 @@ COSTORE_EXPORT void costore_grant_array_free(costore_grant **grants);
 COSTORE_EXPORT void costore_principal_usage_array_free(costore_principal_usage **usage);
 COSTORE_EXPORT void costore_forget_result_free(costore_forget_result *result);
 COSTORE_EXPORT void costore_settings_free(costore_settings *settings);
+COSTORE_EXPORT void costore_rekey_result_free(costore_rekey_result *result);
+COSTORE_EXPORT void costore_keyring_status_free(costore_keyring_status *status);
 
 #ifdef __cplusplus
 }

@@ -74,12 +74,19 @@ class COSTORE_EXPORT Error : public std::runtime_error {
   ErrorCode code_;
 };
 
+// The cipher of a public file (FileInfo::cipher, FileEntry::cipher).
+inline constexpr std::string_view kCipherNone = "none";
+
 // A stored file, as Store and Open describe it.
 struct FileInfo {
   std::string digest{};
   uint64_t size = 0;
   std::string name{};  // human-readable hint, may be empty
   int64_t first_stored_usec = 0;
+  bool is_private = false;  // a private entry: encrypted at rest, the storing principal's own
+  // "none" for a public file; for a private one the AEAD that seals it,
+  // "aes-256-gcm" or "xchacha20-poly1305".
+  std::string cipher{};
 };
 
 // One file of the store, as the manager sees it (List, Stat).
@@ -92,6 +99,13 @@ struct FileEntry {
   int64_t last_used_usec = 0;  // the last store or read
   uint32_t stored_by = 0;      // how many principals stored it
   uint32_t used_by = 0;        // how many principals stored or read it
+  std::string cipher{};        // as FileInfo::cipher
+  // Private entries only: the principal that stored it ("" for public ones).
+  std::string owner_app{};
+  std::string owner_origin{};
+  // Stat only: how many entries (public and private) the digest has;
+  // List(digest) shows each. 0 from List.
+  uint32_t entries = 0;
 };
 
 // A standing permission for the principal (app, origin) to open a file.
@@ -130,6 +144,30 @@ struct Settings {
   uint32_t prompts_per_hour = 0;   // per principal; past it, refused unasked
 };
 
+// What Manager1.Rekey did.
+struct RekeyResult {
+  uint32_t files_rewrapped = 0;   // data keys re-wrapped by this call
+  uint32_t key_version = 0;       // the master key version now in use (0: no key yet, nothing to do)
+  bool resumed = false;           // it finished a rekey that had been interrupted
+  uint32_t old_keys_removed = 0;  // old master key versions removed from the keyring
+};
+
+// The keyring as the daemon sees it (Manager1.KeyringStatus).
+struct KeyringStatus {
+  // "ready", "no-key", "no-service", "locked", "no-default-collection",
+  // "key-missing" or "error"; a later daemon may add states: treat unknown
+  // ones as not ready.
+  std::string state{};
+  std::string message{};        // the state in plain words, with what to do
+  uint32_t private_files = 0;   // private entries in the store
+  uint32_t key_version = 0;     // the current master key version (0: none yet)
+  bool rekey_pending = false;   // a rekey was interrupted: Rekey finishes it
+  std::string cipher{};         // the AEAD new private files get here
+  uint32_t chunk_size = 0;      // plaintext bytes per sealed chunk of new files
+  // Whether private files can be stored and opened now.
+  bool usable() const { return state == "ready" || state == "no-key"; }
+};
+
 // The keys of SetSetting.
 inline constexpr std::string_view kSettingConsentPolicy = "consent-policy";      // string: "ask" or "deny"
 inline constexpr std::string_view kSettingConsentTimeout = "consent-timeout";    // uint32: seconds, 1-3600
@@ -155,6 +193,20 @@ struct StoreOptions {
   // fills it in from the file when not set.
   std::optional<uint64_t> size{};
   ProgressCallback progress{};
+  // Store privately: encrypted at rest, an entry of this principal's own
+  // that others open only with a grant of this very digest. Needs the
+  // keyring (kKeyringUnavailable otherwise, before any byte is read), and
+  // may wait for the user to unlock it.
+  bool is_private = false;
+};
+
+// Options of Open beyond the origin.
+struct OpenOptions {
+  // For a private file, a pipe that the daemon fills as the caller reads
+  // instead of a memfd holding the whole file. A pipe ends early if a
+  // chunk fails authentication: read until FileInfo::size bytes arrived.
+  // No effect on public files.
+  bool stream = false;
 };
 
 // An owned file descriptor, closed on destruction.
@@ -224,12 +276,21 @@ class COSTORE_EXPORT Client {
 
   // Opens a stored file for (this app, `origin`). A file this principal may
   // not read fails exactly like a missing one: kNotFound. May wait up to a
-  // few minutes for the user's consent.
+  // few minutes for the user's consent, or (private files) for the keyring
+  // to be unlocked. A private file comes as a sealed memfd holding the
+  // plaintext (may be mmap(2)ed read-only).
   OpenedFile Open(std::string_view digest, std::string_view origin = {}) const;
+  OpenedFile Open(std::string_view digest, std::string_view origin, const OpenOptions& options) const;
 
   // --- Manager1 ---
 
-  std::vector<FileEntry> List() const;  // ordered by digest
+  // Every entry, ordered by digest (a digest's public entry first, then its
+  // private entries).
+  std::vector<FileEntry> List() const;
+  // The entries of one digest (none if it is not stored).
+  std::vector<FileEntry> List(std::string_view digest) const;
+  // The digest's public entry if there is one, else its first private
+  // entry; FileEntry::entries counts them all.
   FileEntry Stat(std::string_view digest) const;
   // Removes the file's bytes, record, attribution and grants. Descriptors
   // already handed out stay readable until closed.
@@ -257,6 +318,15 @@ class COSTORE_EXPORT Client {
   // kSettingConsentPolicy takes a string, the other two a number.
   void SetSetting(std::string_view key, std::string_view value) const;
   void SetSetting(std::string_view key, uint32_t value) const;
+
+  // Re-wraps every private file's data key under a new master key in the
+  // keyring (crash-safe; after an interruption, calling it again finishes
+  // it). May wait for the user to unlock the keyring. kKeyringUnavailable
+  // when it is out of reach or a key is missing; kBusy while another rekey
+  // runs.
+  RekeyResult Rekey() const;
+  // The keyring's state; looks, never prompts.
+  KeyringStatus GetKeyringStatus() const;
 
  private:
   struct Impl;
