@@ -959,6 +959,17 @@ Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
     out.deleted_files.push_back(digest);
   }
 
+  // Its usage goes first, so that the count includes the records of the
+  // files deleted below (they would otherwise go silently, by cascade).
+  Statement claims(db_, what);
+  s = claims.Prepare(
+      "DELETE FROM usage WHERE principal IN (SELECT id FROM principals WHERE origin = ?1)");
+  if (!s.ok()) return s;
+  claims.Bind(1, origin);
+  s = claims.Run();
+  if (!s.ok()) return s;
+  out.usage_removed = static_cast<uint32_t>(sqlite3_changes(db_));
+
   for (const Digest& digest : out.deleted_files) {
     Statement delete_file(db_, what);
     s = delete_file.Prepare("DELETE FROM files WHERE digest = ?1");
@@ -973,15 +984,6 @@ Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
     s = delete_grants.Run();
     if (!s.ok()) return s;
   }
-
-  Statement claims(db_, what);
-  s = claims.Prepare(
-      "DELETE FROM usage WHERE principal IN (SELECT id FROM principals WHERE origin = ?1)");
-  if (!s.ok()) return s;
-  claims.Bind(1, origin);
-  s = claims.Run();
-  if (!s.ok()) return s;
-  out.usage_removed = static_cast<uint32_t>(sqlite3_changes(db_));
 
   // Private entries: the origin's own go with it (nobody else may claim
   // them), and so do its reads of entries it was granted.

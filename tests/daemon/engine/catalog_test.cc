@@ -751,7 +751,7 @@ TEST_F(CatalogTest, ForgetOriginRemovesItsGrantsUsageAndTheFilesOnlyItStored) {
   ASSERT_OK(catalog_->ForgetOrigin("https://huggingface.co", &result));
   EXPECT_THAT(result.deleted_files, ::testing::ElementsAre(kA));
   EXPECT_EQ(result.grants_removed, 2u);
-  EXPECT_EQ(result.usage_removed, 2u);  // kB's store and kC's read (kA's went with kA)
+  EXPECT_EQ(result.usage_removed, 4u);  // its two stores of kA, its store of kB, its read of kC
 
   FileRecord record;
   EXPECT_EQ(catalog_->GetFile(kA, &record).code(), Code::kNotFound);
