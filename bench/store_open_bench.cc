@@ -12,11 +12,12 @@
 //
 // A plain main rather than Google Benchmark: every measurement is a
 // multi-second, disk-bound run of a real command or a daemon call, and the
-// point is to interleave the five of them round by round so that the noise of
-// a shared machine hits baselines and costore alike. Google Benchmark runs one
+// point is to interleave them round by round so that the noise of a shared
+// machine hits baselines and costore alike. Google Benchmark runs one
 // benchmark to completion before the next and picks its own iteration counts;
 // here each round runs each measurement exactly once, in an order that
-// alternates between rounds, and the medians and their ratios are reported.
+// alternates between rounds, and the medians and their ratios are reported
+// (with the per-round ratios, and the CPU pressure during each sample).
 //
 // Every measurement starts from the same state: the source file in the page
 // cache (read once before timing), and nothing of ours dirty (syncfs on the
@@ -27,20 +28,25 @@
 // reporting), a page not used for a few seconds costs a host fault to touch
 // again, ~10x the CPU of writing into a recycled one (measured on the 2-core
 // dev VM: 1.4-1.8 s against 0.15 s per GiB), and which writer got which kind
-// of page would otherwise decide the result. --no-prime turns this off. With --cold, the page cache is dropped
-// before the two read measurements (needs root and a writable
+// of page would otherwise decide the result. --no-prime turns this off.
+//
+// The page cache is warm for every measurement unless --cold: then it is
+// dropped before the two read measurements (needs root and a writable
 // /proc/sys/vm/drop_caches), so cat and open+read both read from the disk.
 //
 // Usage: store_open_bench [--bytes N[K|M|G]] [--rounds N] [--read-buffer N[K|M]]
 //                         [--cold] [--no-prime] [--markdown FILE] [--costored-b PATH]
-//
-// --costored-b PATH: also store and open through a second costored binary
-// (say, one built from a patched checkout), on its own private bus and store,
-// interleaved with the first in every round: "store B / store A" then
-// compares two daemons under the same machine noise.
-// Environment: COSTORE_BENCH_BYTES, COSTORE_BENCH_ROUNDS (flags win).
-// The scratch directory (source file, copies and the store) is made under
-// $TMPDIR, or /tmp: point TMPDIR at the file system to measure.
+//   --bytes        size of the test file (default 1G; env COSTORE_BENCH_BYTES)
+//   --rounds       interleaved rounds, median reported (default 3; env COSTORE_BENCH_ROUNDS)
+//   --read-buffer  read(2) size for open+read (default 1M)
+//   --markdown     also write the result tables to FILE (bench/run appends them to RESULTS.md)
+//   --costored-b   also store and open through a second costored binary (say,
+//                  one built from a patched checkout), on its own private bus
+//                  and store, interleaved with the first in every round:
+//                  "store B / store A" compares two daemons under the same noise.
+// Flags win over the environment. The scratch directory (source file, copies
+// and the store) is made under $TMPDIR, or /tmp: point TMPDIR at the file
+// system to measure.
 
 #include <fcntl.h>
 #include <spawn.h>

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "daemon/engine/env_posix.h"
 #include "daemon/engine/sha256.h"
 #include "tests/daemon/engine/test_util.h"
 
@@ -546,6 +547,41 @@ TEST_F(BlobStoreTest, FailedFsyncStoresNothing) {
   Status s = IngestString(contents, DigestOf(contents), contents.size(), &staged, &store);
   EXPECT_EQ(s.code(), Code::kIOError);
   EXPECT_THAT(s.message(), HasSubstr("fsync"));
+  EXPECT_TRUE(staged.path().empty());
+  EXPECT_THAT(IngestFiles(), IsEmpty());
+  EXPECT_THAT(Blobs(), IsEmpty());
+}
+
+// Real files whose early flush (every 1 MiB) fails with EIO, as a disk
+// failing in the middle of a large store would.
+class FailingEarlyFlushEnv : public EnvWrapper {
+ public:
+  using EnvWrapper::EnvWrapper;
+  Status NewWritableFile(const std::string& path, mode_t mode,
+                         std::unique_ptr<WritableFile>* out) override {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) return Status::FromErrno("create " + path, errno);
+    PosixFileOptions options;
+    options.early_flush_bytes = 1 << 20;
+    options.datasync = [](int) {
+      errno = EIO;
+      return -1;
+    };
+    *out = NewPosixWritableFile(path, fd, options);
+    return Status::OK();
+  }
+};
+
+TEST_F(BlobStoreTest, FailedEarlyFlushStoresNothing) {
+  FailingEarlyFlushEnv env(Env::Default());
+  BlobStore store(&env, root_);
+  ASSERT_TRUE(store.Init().ok());
+  const std::string contents = RandomBytes(5 * 1024 * 1024, 31);
+  StagedBlob staged;
+  Status s = IngestString(contents, DigestOf(contents), contents.size(), &staged, &store);
+  EXPECT_EQ(s.code(), Code::kIOError);
+  EXPECT_THAT(s.message(), HasSubstr("fdatasync"));
+  EXPECT_THAT(s.message(), HasSubstr(IngestDir()));
   EXPECT_TRUE(staged.path().empty());
   EXPECT_THAT(IngestFiles(), IsEmpty());
   EXPECT_THAT(Blobs(), IsEmpty());

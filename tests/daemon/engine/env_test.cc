@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 
+#include "daemon/engine/env_posix.h"
 #include "tests/daemon/engine/test_util.h"
 
 namespace costore {
@@ -68,6 +70,72 @@ TEST_F(EnvTest, WritableFileSurvivesManyMegabytes) {
   const std::string written = ReadFile(path);
   ASSERT_EQ(written.size(), chunk.size() * chunks);
   EXPECT_EQ(written.compare(written.size() - chunk.size(), chunk.size(), chunk), 0);
+}
+
+// Early flushes (PosixFileOptions): counted, or made to fail with EIO.
+std::atomic<int> datasync_calls{0};
+int CountingDatasync(int fd) {
+  ++datasync_calls;
+  return ::fdatasync(fd);
+}
+int FailingDatasync(int) {
+  ++datasync_calls;
+  errno = EIO;
+  return -1;
+}
+
+std::unique_ptr<WritableFile> NewFileWithEarlyFlushes(const std::string& path, uint64_t every,
+                                                      int (*datasync)(int)) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  EXPECT_GE(fd, 0) << path;
+  PosixFileOptions options;
+  options.early_flush_bytes = every;
+  options.datasync = datasync;
+  return NewPosixWritableFile(path, fd, options);
+}
+
+TEST_F(EnvTest, EarlyFlushesRunWhileWritingAndKeepEveryByte) {
+  const std::string path = dir_.Join("flushed");
+  datasync_calls = 0;
+  auto file = NewFileWithEarlyFlushes(path, 64 * 1024, CountingDatasync);
+  const std::string contents = test::RandomBytes(1 << 20, 11);
+  for (size_t at = 0; at < contents.size(); at += 16 * 1024) {
+    ASSERT_TRUE(file->Append(Bytes(std::string_view(contents).substr(at, 16 * 1024))).ok());
+  }
+  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Close().ok());
+  // One flush at a time, started every 64 KiB when none is running: at
+  // least one ran, and never more than one per 64 KiB.
+  EXPECT_GE(datasync_calls.load(), 1);
+  EXPECT_LE(datasync_calls.load(), 16);
+  EXPECT_EQ(ReadFile(path), contents);
+}
+
+TEST_F(EnvTest, NoEarlyFlushBelowTheIntervalOrWhenTurnedOff) {
+  datasync_calls = 0;
+  auto small = NewFileWithEarlyFlushes(dir_.Join("small"), 64 * 1024, CountingDatasync);
+  ASSERT_TRUE(small->Append(Bytes(std::string(64 * 1024 - 1, 'x'))).ok());
+  ASSERT_TRUE(small->Sync().ok());
+  auto off = NewFileWithEarlyFlushes(dir_.Join("off"), 0, CountingDatasync);
+  ASSERT_TRUE(off->Append(Bytes(std::string(1 << 20, 'y'))).ok());
+  ASSERT_TRUE(off->Sync().ok());
+  EXPECT_EQ(datasync_calls.load(), 0);
+}
+
+TEST_F(EnvTest, FailedEarlyFlushFailsEveryLaterAppendAndSync) {
+  // The kernel reports a writeback error once: a later fsync may succeed
+  // though the bytes never reached the disk, so the first error must stick.
+  const std::string path = dir_.Join("unflushable");
+  datasync_calls = 0;
+  auto file = NewFileWithEarlyFlushes(path, 4096, FailingDatasync);
+  ASSERT_TRUE(file->Append(Bytes(std::string(4096, 'a'))).ok());  // starts the flush
+  Status s = file->Sync();
+  EXPECT_EQ(s.code(), Code::kIOError);
+  EXPECT_THAT(s.message(), HasSubstr("fdatasync " + path));
+  EXPECT_EQ(file->Sync().code(), Code::kIOError);
+  EXPECT_EQ(file->Append(Bytes("more")).code(), Code::kIOError);
+  EXPECT_EQ(datasync_calls.load(), 1);
+  EXPECT_TRUE(file->Close().ok());
 }
 
 TEST_F(EnvTest, NewWritableFileIsExclusive) {
