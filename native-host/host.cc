@@ -1,0 +1,520 @@
+#include "native-host/host.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+extern char** environ;
+
+namespace costore::native_host {
+namespace {
+
+// The same words for a refusal and a miss, whatever the daemon said.
+constexpr const char* kNotFoundMessage = "not found";
+constexpr auto kChunkIdle = std::chrono::seconds(120);
+
+nlohmann::json FromClientError(const client::Error& error) {
+  if (error.code() == client::ErrorCode::kNotFound) return ErrorReply("NotFound", kNotFoundMessage);
+  return ErrorReply(client::ErrorCodeName(error.code()), error.what());
+}
+
+int HttpStatusFor(const nlohmann::json& reply) {
+  if (reply.value("ok", false)) return 200;
+  std::string error = reply.value("error", "");
+  if (error == "DigestMismatch") return 422;
+  if (error == "InvalidArgument") return 400;
+  if (error == "NoSpace" || error == "QuotaExceeded") return 507;
+  if (error == "Busy") return 503;
+  return 500;
+}
+
+bool GetTransfer(const nlohmann::json& body, std::string* token, std::string* error) {
+  if (!GetString(body, "transfer", token, error, 64)) return false;
+  if (token->size() != 64) {
+    *error = "\"transfer\" is not a transfer token";
+    return false;
+  }
+  return true;
+}
+
+bool GetOriginAndDigest(const nlohmann::json& body, std::string* origin, std::string* digest, std::string* error) {
+  std::string digest_text;
+  if (!GetString(body, "origin", origin, error, 2048)) return false;
+  if (!IsWebOrigin(*origin)) {
+    *error = "\"origin\" is not a serialized http(s) origin";
+    return false;
+  }
+  if (!GetString(body, "digest", &digest_text, error, 128)) return false;
+  std::optional<std::string> parsed = ParseDigest(digest_text);
+  if (!parsed) {
+    *error = "\"digest\" is not 64 hexadecimal digits";
+    return false;
+  }
+  *digest = *parsed;
+  return true;
+}
+
+// The chunk operations name the origin too: a transfer serves only the
+// origin it was made for.
+bool OriginMatches(const nlohmann::json& body, const std::string& transfer_origin, std::string* error) {
+  std::string origin;
+  if (!GetString(body, "origin", &origin, error, 2048)) return false;
+  if (origin != transfer_origin) {
+    *error = "no such transfer";
+    return false;
+  }
+  return true;
+}
+
+std::string SelfExecutable() {
+  char path[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) return {};
+  return std::string(path, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+nlohmann::json ErrorReply(std::string_view error, std::string_view message) {
+  return {{"ok", false}, {"error", std::string(error)}, {"message", std::string(message)}};
+}
+
+// --- ClientBackend ------------------------------------------------------------
+
+const client::Client& ClientBackend::client() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!client_) client_.emplace(client::Client::Connect());
+  return *client_;
+}
+
+client::OpenedFile ClientBackend::Open(const std::string& digest, const std::string& origin) {
+  return client().Open(digest, origin);
+}
+
+client::FileInfo ClientBackend::Store(int fd, const std::string& digest, const std::string& origin,
+                                      std::optional<uint64_t> size) {
+  client::StoreOptions options;
+  options.origin = origin;
+  options.size = size;
+  return client().StoreFd(fd, digest, options);
+}
+
+std::vector<SiteFile> ClientBackend::ListStoredBy(const std::string& origin) {
+  const client::Client& c = client();
+  // The daemon names this host's app by its executable, as /proc shows it.
+  const std::string self = SelfExecutable();
+  std::vector<SiteFile> files;
+  std::set<std::string> seen;
+  for (const client::FileEntry& entry : c.List()) {
+    if (!seen.insert(entry.digest).second) continue;
+    std::vector<client::PrincipalUsage> usage;
+    try {
+      usage = c.Usage(entry.digest);
+    } catch (const client::Error& error) {
+      if (error.code() == client::ErrorCode::kNotFound) continue;  // deleted meanwhile
+      throw;
+    }
+    for (const client::PrincipalUsage& who : usage) {
+      if (who.stored && who.app == self && who.origin == origin) {
+        files.push_back({entry.digest, entry.size, entry.name, entry.last_used_usec});
+        break;
+      }
+    }
+  }
+  return files;
+}
+
+// --- UploadSession ------------------------------------------------------------
+
+UploadSession::UploadSession(Backend* backend, WriteTransfer transfer, std::optional<uint64_t> size) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    outcome_ = ErrorReply("IOError", std::string("cannot make a pipe: ") + std::strerror(errno));
+    finished_ = true;
+    return;
+  }
+  ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);  // fewer wake-ups; best effort
+  write_fd_ = fds[1];
+  int read_fd = fds[0];
+  if (!size) size = transfer.size;
+  thread_ = std::thread([this, backend, transfer = std::move(transfer), size, read_fd] {
+    try {
+      client::FileInfo info = backend->Store(read_fd, transfer.digest, transfer.origin, size);
+      outcome_ = {{"ok", true}, {"digest", info.digest}, {"size", info.size}};
+    } catch (const client::Error& error) {
+      outcome_ = FromClientError(error);
+    } catch (const std::exception& error) {
+      outcome_ = ErrorReply("Failed", error.what());
+    }
+    // From here on, writes fail with EPIPE instead of blocking.
+    ::close(read_fd);
+  });
+}
+
+UploadSession::~UploadSession() {
+  if (!finished_) Finish();
+}
+
+bool UploadSession::Write(const char* data, size_t size) {
+  if (write_fd_ < 0) return false;
+  if (!WriteAll(write_fd_, data, size)) return false;
+  written_ += size;
+  return true;
+}
+
+nlohmann::json UploadSession::Finish() {
+  if (write_fd_ >= 0) {
+    ::close(write_fd_);
+    write_fd_ = -1;
+  }
+  if (thread_.joinable()) thread_.join();
+  finished_ = true;
+  return outcome_;
+}
+
+// --- Host ---------------------------------------------------------------------
+
+Host::Host(Backend* backend, FrameWriter* writer, Options options)
+    : backend_(backend), writer_(writer), options_(std::move(options)) {}
+
+Host::~Host() {
+  Shutdown();
+  std::unique_lock<std::mutex> lock(flight_mu_);
+  flight_cv_.wait(lock, [this] { return in_flight_ == 0; });
+}
+
+void Host::Shutdown() {
+  std::lock_guard<std::mutex> lock(server_mu_);
+  server_tried_ = true;  // no new endpoint after shutdown
+  if (server_) server_->Stop();
+}
+
+TokenServer* Host::server() {
+  std::lock_guard<std::mutex> lock(server_mu_);
+  if (!server_tried_ && options_.http) {
+    server_tried_ = true;
+    TokenServer::Options server_options;
+    server_options.bind_address = options_.bind_address;
+    server_options.extension_origins = options_.extension_origins;
+    server_options.allow_moz_extension = options_.allow_moz_extension;
+    std::string error;
+    server_ = TokenServer::Start(
+        server_options, &registry_,
+        [this](const WriteTransfer& transfer, std::optional<uint64_t> length, const BodySource& body) {
+          return Upload(transfer, length, body);
+        },
+        &error);
+    if (!server_) std::fprintf(stderr, "costore-native-host: no loopback endpoint: %s\n", error.c_str());
+  }
+  return server_.get();
+}
+
+void Host::HandleFrameError(const Frame& frame) {
+  nlohmann::json reply = ErrorReply("InvalidArgument", DescribeFrameError(frame));
+  reply["id"] = nullptr;
+  writer_->Send(reply);
+}
+
+void Host::HandleMessage(std::string_view payload) {
+  std::variant<Request, RequestError> parsed = ParseRequest(payload);
+  if (auto* error = std::get_if<RequestError>(&parsed)) {
+    nlohmann::json reply = ErrorReply("InvalidArgument", error->message);
+    reply["id"] = error->id;
+    writer_->Send(reply);
+    return;
+  }
+  Request request = std::get<Request>(std::move(parsed));
+  {
+    std::lock_guard<std::mutex> lock(flight_mu_);
+    if (in_flight_ >= options_.max_in_flight) {
+      nlohmann::json reply = ErrorReply("Busy", "too many requests in flight");
+      reply["id"] = request.id;
+      writer_->Send(reply);
+      return;
+    }
+    ++in_flight_;
+  }
+  // Each request on a thread of its own: an open may wait a minute for the
+  // user's consent while other requests go on.
+  std::thread([this, request = std::move(request)] {
+    nlohmann::json reply;
+    try {
+      reply = Dispatch(request);
+    } catch (const std::exception& error) {
+      reply = ErrorReply("Failed", error.what());
+    }
+    reply["id"] = request.id;
+    writer_->Send(reply);
+    std::lock_guard<std::mutex> lock(flight_mu_);
+    --in_flight_;
+    flight_cv_.notify_all();
+  }).detach();
+}
+
+nlohmann::json Host::Dispatch(const Request& request) {
+  const std::string& op = request.op;
+  if (op == "hello") return Hello();
+  if (op == "open") return Open(request.body);
+  if (op == "read") return Read(request.body);
+  if (op == "create") return Create(request.body);
+  if (op == "write") return Write(request.body);
+  if (op == "finish") return Finish(request.body);
+  if (op == "close") return Close(request.body);
+  if (op == "list") return List(request.body);
+  if (op == "manager") return Manager();
+  return ErrorReply("InvalidArgument", "\"op\" is not a known operation");
+}
+
+nlohmann::json Host::Hello() {
+  return {{"ok", true}, {"version", COSTORE_NATIVE_HOST_VERSION}, {"http", options_.http}};
+}
+
+nlohmann::json Host::Open(const nlohmann::json& body) {
+  std::string origin, digest, error;
+  if (!GetOriginAndDigest(body, &origin, &digest, &error)) return ErrorReply("InvalidArgument", error);
+  client::OpenedFile file;
+  try {
+    file = backend_->Open(digest, origin);
+  } catch (const client::Error& e) {
+    return FromClientError(e);
+  }
+  auto transfer = std::make_shared<ReadTransfer>();
+  transfer->fd = std::move(file.fd);
+  transfer->size = file.info.size;
+  transfer->origin = origin;
+  std::string token = registry_.Add(transfer);
+  if (token.empty()) return ErrorReply("Busy", "too many transfers in flight");
+  nlohmann::json reply = {{"ok", true}, {"transfer", token}, {"size", file.info.size}};
+  if (TokenServer* s = server()) reply["url"] = s->ReadUrl(token);
+  return reply;
+}
+
+void Host::PurgeIdleLocked() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = chunk_reads_.begin(); it != chunk_reads_.end();) {
+    it = now - it->second.touched > kChunkIdle ? chunk_reads_.erase(it) : std::next(it);
+  }
+  for (auto it = chunk_uploads_.begin(); it != chunk_uploads_.end();) {
+    it = now - it->second.touched > kChunkIdle ? chunk_uploads_.erase(it) : std::next(it);
+  }
+}
+
+nlohmann::json Host::Read(const nlohmann::json& body) {
+  std::string token, error;
+  uint64_t offset = 0;
+  if (!GetTransfer(body, &token, &error) || !GetUint(body, "offset", &offset, &error)) {
+    return ErrorReply("InvalidArgument", error);
+  }
+  std::shared_ptr<ReadTransfer> transfer;
+  {
+    std::lock_guard<std::mutex> lock(chunks_mu_);
+    PurgeIdleLocked();
+    auto it = chunk_reads_.find(token);
+    if (it == chunk_reads_.end()) {
+      // The first chunk takes the token: the loopback endpoint no longer
+      // serves it.
+      std::optional<Transfer> taken = registry_.Take(token);
+      if (!taken || !std::holds_alternative<std::shared_ptr<ReadTransfer>>(*taken)) {
+        return ErrorReply("Gone", "no such transfer");
+      }
+      it = chunk_reads_.emplace(token, ChunkRead{std::get<std::shared_ptr<ReadTransfer>>(*taken), std::chrono::steady_clock::now()}).first;
+    }
+    if (!OriginMatches(body, it->second.transfer->origin, &error)) return ErrorReply("Gone", error);
+    it->second.touched = std::chrono::steady_clock::now();
+    transfer = it->second.transfer;
+  }
+  if (offset > transfer->size) return ErrorReply("InvalidArgument", "\"offset\" is past the end of the file");
+  uint64_t length = kMaxChunkBytes;
+  if (!GetUint(body, "length", &length, &error, false)) return ErrorReply("InvalidArgument", error);
+  length = std::min<uint64_t>(length, kMaxChunkBytes);
+  size_t want = static_cast<size_t>(std::min<uint64_t>(length, transfer->size - offset));
+  std::string data(want, '\0');
+  size_t done = 0;
+  while (done < want) {
+    ssize_t got = ::pread(transfer->fd.get(), data.data() + done, want - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return ErrorReply("IOError", "the stored file ended early");
+    done += static_cast<size_t>(got);
+  }
+  bool eof = offset + want >= transfer->size;
+  {
+    // Done once every byte went out (chunks may come in any order).
+    std::lock_guard<std::mutex> lock(chunks_mu_);
+    auto it = chunk_reads_.find(token);
+    if (it != chunk_reads_.end()) {
+      it->second.served += want;
+      if (it->second.served >= transfer->size) chunk_reads_.erase(it);
+    }
+  }
+  return {{"ok", true},
+          {"offset", offset},
+          {"data", Base64Encode(reinterpret_cast<const unsigned char*>(data.data()), data.size())},
+          {"eof", eof}};
+}
+
+nlohmann::json Host::Create(const nlohmann::json& body) {
+  auto transfer = std::make_shared<WriteTransfer>();
+  std::string error;
+  if (!GetOriginAndDigest(body, &transfer->origin, &transfer->digest, &error)) {
+    return ErrorReply("InvalidArgument", error);
+  }
+  uint64_t size = 0;
+  bool has_size = body.contains("size") && !body["size"].is_null();
+  if (!GetUint(body, "size", &size, &error, false)) return ErrorReply("InvalidArgument", error);
+  if (has_size) transfer->size = size;
+  std::string token = registry_.Add(transfer);
+  if (token.empty()) return ErrorReply("Busy", "too many transfers in flight");
+  nlohmann::json reply = {{"ok", true}, {"transfer", token}};
+  if (TokenServer* s = server()) reply["url"] = s->WriteUrl(token);
+  return reply;
+}
+
+nlohmann::json Host::Write(const nlohmann::json& body) {
+  std::string token, data, error;
+  uint64_t offset = 0;
+  if (!GetTransfer(body, &token, &error) || !GetUint(body, "offset", &offset, &error) ||
+      !GetString(body, "data", &data, &error, kMaxIncomingFrame)) {
+    return ErrorReply("InvalidArgument", error);
+  }
+  std::optional<std::string> bytes = Base64Decode(data);
+  if (!bytes) return ErrorReply("InvalidArgument", "\"data\" is not base64");
+  std::shared_ptr<UploadSession> session;
+  {
+    std::lock_guard<std::mutex> lock(chunks_mu_);
+    PurgeIdleLocked();
+    auto it = chunk_uploads_.find(token);
+    if (it == chunk_uploads_.end()) {
+      std::optional<Transfer> taken = registry_.Take(token);
+      if (!taken || !std::holds_alternative<std::shared_ptr<WriteTransfer>>(*taken)) {
+        return ErrorReply("Gone", "no such transfer");
+      }
+      auto transfer = std::get<std::shared_ptr<WriteTransfer>>(*taken);
+      if (!OriginMatches(body, transfer->origin, &error)) return ErrorReply("Gone", error);
+      ChunkUpload upload{transfer, std::make_shared<UploadSession>(backend_, *transfer, transfer->size), 0,
+                         std::chrono::steady_clock::now()};
+      it = chunk_uploads_.emplace(token, std::move(upload)).first;
+    }
+    if (!OriginMatches(body, it->second.transfer->origin, &error)) return ErrorReply("Gone", error);
+    if (offset != it->second.next_offset) {
+      chunk_uploads_.erase(it);  // aborts: nothing is stored
+      return ErrorReply("InvalidArgument", "chunks must be written in order, without gaps");
+    }
+    it->second.next_offset += bytes->size();
+    it->second.touched = std::chrono::steady_clock::now();
+    session = it->second.session;
+  }
+  if (!session->Write(bytes->data(), bytes->size())) {
+    nlohmann::json outcome = session->Finish();
+    std::lock_guard<std::mutex> lock(chunks_mu_);
+    chunk_uploads_.erase(token);
+    return outcome.value("ok", false) ? ErrorReply("Failed", "the store ended early") : outcome;
+  }
+  return {{"ok", true}};
+}
+
+nlohmann::json Host::Finish(const nlohmann::json& body) {
+  std::string token, error;
+  if (!GetTransfer(body, &token, &error)) return ErrorReply("InvalidArgument", error);
+  std::shared_ptr<UploadSession> session;
+  {
+    std::lock_guard<std::mutex> lock(chunks_mu_);
+    auto it = chunk_uploads_.find(token);
+    if (it != chunk_uploads_.end()) {
+      if (!OriginMatches(body, it->second.transfer->origin, &error)) return ErrorReply("Gone", error);
+      session = it->second.session;
+      chunk_uploads_.erase(it);
+    } else {
+      // No chunk was written: an empty file.
+      std::optional<Transfer> taken = registry_.Take(token);
+      if (!taken || !std::holds_alternative<std::shared_ptr<WriteTransfer>>(*taken)) {
+        return ErrorReply("Gone", "no such transfer");
+      }
+      auto transfer = std::get<std::shared_ptr<WriteTransfer>>(*taken);
+      if (!OriginMatches(body, transfer->origin, &error)) return ErrorReply("Gone", error);
+      session = std::make_shared<UploadSession>(backend_, *transfer, transfer->size);
+    }
+  }
+  return session->Finish();
+}
+
+nlohmann::json Host::Close(const nlohmann::json& body) {
+  std::string token, error;
+  if (!GetTransfer(body, &token, &error)) return ErrorReply("InvalidArgument", error);
+  registry_.Take(token);
+  std::shared_ptr<UploadSession> session;
+  {
+    std::lock_guard<std::mutex> lock(chunks_mu_);
+    chunk_reads_.erase(token);
+    auto it = chunk_uploads_.find(token);
+    if (it != chunk_uploads_.end()) {
+      session = it->second.session;
+      chunk_uploads_.erase(it);
+    }
+  }
+  session.reset();  // aborts an unfinished upload: nothing is stored
+  return {{"ok", true}};
+}
+
+nlohmann::json Host::List(const nlohmann::json& body) {
+  std::string origin, error;
+  if (!GetString(body, "origin", &origin, &error, 2048)) return ErrorReply("InvalidArgument", error);
+  if (!IsWebOrigin(origin)) return ErrorReply("InvalidArgument", "\"origin\" is not a serialized http(s) origin");
+  std::vector<SiteFile> files;
+  try {
+    files = backend_->ListStoredBy(origin);
+  } catch (const client::Error& e) {
+    return FromClientError(e);
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const SiteFile& file : files) {
+    list.push_back({{"digest", file.digest},
+                    {"size", file.size},
+                    {"name", file.name},
+                    {"lastUsed", file.last_used_usec / 1000}});
+  }
+  return {{"ok", true}, {"files", list}};
+}
+
+nlohmann::json Host::Manager() {
+  pid_t pid = -1;
+  std::string command = options_.manager_command;
+  char* argv[] = {command.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  // Never let it write into the native messaging stream.
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  int rc = posix_spawnp(&pid, command.c_str(), &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return ErrorReply("Failed", "cannot start " + command + ": " + std::strerror(rc));
+  std::thread([pid] { ::waitpid(pid, nullptr, 0); }).detach();
+  return {{"ok", true}};
+}
+
+UploadOutcome Host::Upload(const WriteTransfer& transfer, std::optional<uint64_t> content_length,
+                           const BodySource& body) {
+  std::optional<uint64_t> size = content_length ? content_length : transfer.size;
+  UploadSession session(backend_, transfer, size);
+  bool store_reading = true;
+  bool complete = body([&](const char* data, size_t length) {
+    // Once the store stopped reading, drain the body so that the browser
+    // gets the answer rather than a reset connection.
+    if (store_reading) store_reading = session.Write(data, length);
+    return true;
+  });
+  nlohmann::json outcome = session.Finish();
+  if (!complete && outcome.value("ok", false) == false && outcome.value("error", "") == "DigestMismatch") {
+    outcome = ErrorReply("Cancelled", "the upload ended early");
+  }
+  return {HttpStatusFor(outcome), outcome};
+}
+
+}  // namespace costore::native_host

@@ -1,0 +1,487 @@
+// The native host without a browser or a daemon: framing, message parsing
+// and validation, and the request handlers over a fake store.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include "native-host/framing.h"
+#include "native-host/host.h"
+#include "native-host/protocol.h"
+
+namespace costore::native_host {
+namespace {
+
+using nlohmann::json;
+
+std::string Header(uint32_t length) {
+  std::string header(4, '\0');
+  std::memcpy(header.data(), &length, 4);
+  return header;
+}
+
+struct Pipe {
+  int read_fd = -1;
+  int write_fd = -1;
+  Pipe() {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    read_fd = fds[0];
+    write_fd = fds[1];
+    ::fcntl(write_fd, F_SETPIPE_SZ, 1 << 20);  // replies wait here until read
+  }
+  ~Pipe() {
+    CloseWrite();
+    if (read_fd >= 0) ::close(read_fd);
+  }
+  void CloseWrite() {
+    if (write_fd >= 0) ::close(write_fd);
+    write_fd = -1;
+  }
+};
+
+// Writes `data` from another thread in pieces of `piece` bytes, pausing
+// between them, then closes the pipe.
+std::thread Trickle(Pipe* pipe, std::string data, size_t piece) {
+  return std::thread([pipe, data = std::move(data), piece] {
+    for (size_t at = 0; at < data.size(); at += piece) {
+      size_t n = std::min(piece, data.size() - at);
+      ASSERT_TRUE(WriteAll(pipe->write_fd, data.data() + at, n));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    pipe->CloseWrite();
+  });
+}
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text;
+  for (unsigned int i = 0; i < length; ++i) {
+    text += kHex[digest[i] >> 4];
+    text += kHex[digest[i] & 15];
+  }
+  return text;
+}
+
+// --- framing ----------------------------------------------------------------
+
+TEST(Framing, ReadsFramesDeliveredByteByByte) {
+  Pipe pipe;
+  std::string first = R"({"id":1,"op":"hello"})";
+  std::string second(3000, 'x');
+  std::thread writer = Trickle(&pipe, EncodeFrame(first) + EncodeFrame(second), 1);
+  FrameReader reader(pipe.read_fd);
+  Frame a = reader.Next();
+  ASSERT_EQ(a.status, FrameStatus::kOk);
+  EXPECT_EQ(a.payload, first);
+  Frame b = reader.Next();
+  ASSERT_EQ(b.status, FrameStatus::kOk);
+  EXPECT_EQ(b.payload, second);
+  EXPECT_EQ(reader.Next().status, FrameStatus::kEof);
+  writer.join();
+}
+
+TEST(Framing, ReadsFramesInOddPieces) {
+  Pipe pipe;
+  std::string data;
+  for (int i = 0; i < 50; ++i) data += EncodeFrame("{\"id\":" + std::to_string(i) + ",\"op\":\"hello\"}");
+  std::thread writer = Trickle(&pipe, data, 7);
+  FrameReader reader(pipe.read_fd);
+  for (int i = 0; i < 50; ++i) {
+    Frame frame = reader.Next();
+    ASSERT_EQ(frame.status, FrameStatus::kOk) << i;
+    EXPECT_EQ(json::parse(frame.payload)["id"], i);
+  }
+  EXPECT_EQ(reader.Next().status, FrameStatus::kEof);
+  writer.join();
+}
+
+TEST(Framing, ZeroLengthIsReportedAndTheStreamGoesOn) {
+  Pipe pipe;
+  std::thread writer = Trickle(&pipe, Header(0) + EncodeFrame("{}"), 64);
+  FrameReader reader(pipe.read_fd);
+  Frame empty = reader.Next();
+  EXPECT_EQ(empty.status, FrameStatus::kEmpty);
+  EXPECT_FALSE(DescribeFrameError(empty).empty());
+  Frame next = reader.Next();
+  EXPECT_EQ(next.status, FrameStatus::kOk);
+  EXPECT_EQ(next.payload, "{}");
+  writer.join();
+}
+
+TEST(Framing, OverLongFrameIsSkippedWithoutLosingStep) {
+  Pipe pipe;
+  const uint32_t limit = 1024;
+  std::string data = Header(5000) + std::string(5000, 'y') + EncodeFrame(R"({"id":2,"op":"hello"})");
+  std::thread writer = Trickle(&pipe, data, 333);
+  FrameReader reader(pipe.read_fd, limit);
+  Frame skipped = reader.Next();
+  EXPECT_EQ(skipped.status, FrameStatus::kTooLong);
+  EXPECT_EQ(skipped.declared_length, 5000u);
+  EXPECT_TRUE(skipped.payload.empty());
+  Frame next = reader.Next();
+  ASSERT_EQ(next.status, FrameStatus::kOk);
+  EXPECT_EQ(json::parse(next.payload)["id"], 2);
+  writer.join();
+}
+
+TEST(Framing, HugeDeclaredLengthNeitherAllocatesNorHangs) {
+  Pipe pipe;
+  std::thread writer = Trickle(&pipe, Header(0xFFFFFFFFu) + "garbage", 64);
+  FrameReader reader(pipe.read_fd);  // 8 MiB default limit
+  Frame frame = reader.Next();
+  EXPECT_EQ(frame.status, FrameStatus::kTruncated);
+  EXPECT_EQ(frame.declared_length, 0xFFFFFFFFu);
+  writer.join();
+}
+
+TEST(Framing, TruncatedHeaderAndPayload) {
+  {
+    Pipe pipe;
+    std::thread writer = Trickle(&pipe, std::string("\x05\x00", 2), 1);
+    FrameReader reader(pipe.read_fd);
+    EXPECT_EQ(reader.Next().status, FrameStatus::kTruncated);
+    writer.join();
+  }
+  {
+    Pipe pipe;
+    std::thread writer = Trickle(&pipe, Header(10) + "abc", 1);
+    FrameReader reader(pipe.read_fd);
+    EXPECT_EQ(reader.Next().status, FrameStatus::kTruncated);
+    writer.join();
+  }
+}
+
+TEST(Framing, EncodeIsNativeEndianLengthThenPayload) {
+  std::string frame = EncodeFrame("hello");
+  ASSERT_EQ(frame.size(), 9u);
+  uint32_t length = 0;
+  std::memcpy(&length, frame.data(), 4);
+  EXPECT_EQ(length, 5u);
+  EXPECT_EQ(frame.substr(4), "hello");
+}
+
+TEST(Framing, WriterNeverSendsMoreThanOneMebibyte) {
+  Pipe pipe;
+  FrameWriter writer(pipe.write_fd);
+  std::string big(kMaxOutgoingFrame, 'z');
+  std::thread sender([&] {
+    EXPECT_TRUE(writer.Send(json{{"id", 7}, {"ok", true}, {"data", big}}));
+    EXPECT_TRUE(writer.Send(json{{"id", 8}, {"ok", true}, {"bad", std::string("\xff\xfe", 2)}}));
+    pipe.CloseWrite();
+  });
+  FrameReader reader(pipe.read_fd, 16 * 1024 * 1024);
+  Frame first = reader.Next();
+  ASSERT_EQ(first.status, FrameStatus::kOk);
+  EXPECT_LE(first.payload.size(), kMaxOutgoingFrame);
+  json reply = json::parse(first.payload);
+  EXPECT_EQ(reply["id"], 7);
+  EXPECT_EQ(reply["ok"], false);
+  Frame second = reader.Next();  // invalid UTF-8 replaced, not thrown
+  ASSERT_EQ(second.status, FrameStatus::kOk);
+  EXPECT_EQ(json::parse(second.payload)["id"], 8);
+  sender.join();
+}
+
+// --- parsing and validation -----------------------------------------------
+
+TEST(Protocol, InvalidJsonAndUtf8AreErrors) {
+  for (std::string bad : {std::string("{"), std::string("not json"), std::string("{\"id\":1,\"op\":\"hello\"} x"),
+                          std::string("{\"id\":1,\"op\":\"\xff\"}"), std::string("\0\0", 2)}) {
+    auto parsed = ParseRequest(bad);
+    ASSERT_TRUE(std::holds_alternative<RequestError>(parsed)) << bad;
+    EXPECT_TRUE(std::get<RequestError>(parsed).id.is_null());
+  }
+}
+
+TEST(Protocol, WrongTypesAreErrors) {
+  for (std::string bad : {R"([1,2])", R"("text")", R"(42)", R"(null)", R"({"op":"hello"})",
+                          R"({"id":true,"op":"hello"})", R"({"id":1.5,"op":"hello"})", R"({"id":-1,"op":"hello"})",
+                          R"({"id":{},"op":"hello"})", R"({"id":"has space","op":"hello"})",
+                          R"({"id":9007199254740993,"op":"hello"})"}) {
+    auto parsed = ParseRequest(bad);
+    ASSERT_TRUE(std::holds_alternative<RequestError>(parsed)) << bad;
+  }
+  auto no_op = ParseRequest(R"({"id":3})");
+  ASSERT_TRUE(std::holds_alternative<RequestError>(no_op));
+  EXPECT_EQ(std::get<RequestError>(no_op).id, 3);  // the id is echoed when usable
+  auto op_number = ParseRequest(R"({"id":"a-1","op":5})");
+  ASSERT_TRUE(std::holds_alternative<RequestError>(op_number));
+  EXPECT_EQ(std::get<RequestError>(op_number).id, "a-1");
+
+  auto good = ParseRequest(R"({"id":12,"op":"open","origin":"https://a.example","digest":"x"})");
+  ASSERT_TRUE(std::holds_alternative<Request>(good));
+  const Request& request = std::get<Request>(good);
+  std::string value, error;
+  uint64_t number = 0;
+  EXPECT_FALSE(GetUint(request.body, "origin", &number, &error));
+  EXPECT_NE(error.find("origin"), std::string::npos);
+  EXPECT_FALSE(GetString(request.body, "missing", &value, &error));
+  EXPECT_TRUE(GetString(request.body, "missing", &value, &error, 10, false));
+  EXPECT_FALSE(GetString(json{{"s", 1}}, "s", &value, &error));
+  EXPECT_FALSE(GetString(json{{"s", std::string(20, 'a')}}, "s", &value, &error, 10));
+  EXPECT_FALSE(GetUint(json{{"n", -1}}, "n", &number, &error));
+  EXPECT_FALSE(GetUint(json{{"n", 1.5}}, "n", &number, &error));
+  EXPECT_FALSE(GetUint(json{{"n", "1"}}, "n", &number, &error));
+  EXPECT_TRUE(GetUint(json{{"n", 3.0}}, "n", &number, &error));
+  EXPECT_EQ(number, 3u);
+}
+
+TEST(Protocol, WebOrigins) {
+  for (const char* good : {"https://huggingface.co", "http://127.0.0.1:8001", "http://localhost:8002",
+                           "https://a-b.example.org:8443", "http://[::1]:9000", "https://xn--bcher-kva.example"}) {
+    EXPECT_TRUE(IsWebOrigin(good)) << good;
+  }
+  for (const char* bad : {"", "null", "https://", "https://Example.com", "https://example.com/",
+                          "https://example.com/path", "https://example.com:443", "http://example.com:80",
+                          "https://example.com:0", "https://example.com:65536", "https://example.com:08080",
+                          "ftp://example.com", "chrome-extension://abc", "file:///etc/passwd",
+                          "https://exa mple.com", "https://-a.example", "https://a..example",
+                          "https://user@example.com", "https://[::g]", "https://[::1", "https://example.com\n",
+                          "javascript:alert(1)"}) {
+    EXPECT_FALSE(IsWebOrigin(bad)) << bad;
+  }
+}
+
+TEST(Protocol, Digests) {
+  std::string hex = "7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49";
+  EXPECT_EQ(ParseDigest(hex), "sha256:" + hex);
+  EXPECT_EQ(ParseDigest("sha256:" + hex), "sha256:" + hex);
+  std::string upper = hex;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(ParseDigest(upper), "sha256:" + hex);
+  EXPECT_FALSE(ParseDigest(hex.substr(1)));
+  EXPECT_FALSE(ParseDigest(hex + "0"));
+  EXPECT_FALSE(ParseDigest("sha512:" + hex));
+  EXPECT_FALSE(ParseDigest(hex.substr(0, 63) + "g"));
+}
+
+TEST(Protocol, Base64) {
+  std::mt19937 rng(1);
+  for (size_t size : {0, 1, 2, 3, 4, 5, 100, 1000, 65537}) {
+    std::string data(size, '\0');
+    for (char& c : data) c = static_cast<char>(rng());
+    std::string encoded = Base64Encode(reinterpret_cast<const unsigned char*>(data.data()), data.size());
+    EXPECT_EQ(encoded.size() % 4, 0u);
+    EXPECT_EQ(Base64Decode(encoded), data) << size;
+  }
+  EXPECT_EQ(Base64Decode("aGVsbG8="), "hello");
+  for (const char* bad : {"a", "ab", "abc", "a===", "ab=c", "aGVsbG8=aGVs", "aGVs bG8=", "aGVsbG9=", "****"}) {
+    EXPECT_FALSE(Base64Decode(bad)) << bad;
+  }
+}
+
+// --- the handlers, over a fake store --------------------------------------
+
+class FakeBackend : public Backend {
+ public:
+  std::map<std::string, std::string> files;  // digest -> bytes (readable by everyone)
+  std::mutex mu;
+
+  client::OpenedFile Open(const std::string& digest, const std::string&) override {
+    std::string bytes;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = files.find(digest);
+      if (it == files.end()) throw client::Error(client::ErrorCode::kNotFound, "no file " + digest + " here");
+      bytes = it->second;
+    }
+    char path[] = "/tmp/costore-native-host-test-XXXXXX";
+    int fd = ::mkstemp(path);
+    ::unlink(path);
+    WriteAll(fd, bytes.data(), bytes.size());
+    ::lseek(fd, 0, SEEK_SET);
+    client::OpenedFile file;
+    file.fd = client::UniqueFd(fd);
+    file.info.digest = digest;
+    file.info.size = bytes.size();
+    return file;
+  }
+
+  client::FileInfo Store(int fd, const std::string& digest, const std::string& origin,
+                         std::optional<uint64_t> size) override {
+    if (origin.empty()) throw client::Error(client::ErrorCode::kInvalidArgument, "origin");
+    std::string bytes;
+    char buffer[65536];
+    for (;;) {
+      ssize_t got = ::read(fd, buffer, sizeof buffer);
+      if (got <= 0) break;
+      bytes.append(buffer, static_cast<size_t>(got));
+    }
+    std::string arrived = "sha256:" + Sha256Hex(bytes);
+    if (arrived != digest || (size && *size != bytes.size())) {
+      throw client::Error(client::ErrorCode::kDigestMismatch, "arrived " + arrived);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    files[digest] = bytes;
+    return {digest, bytes.size(), "", 0};
+  }
+
+  std::vector<SiteFile> ListStoredBy(const std::string&) override {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<SiteFile> out;
+    for (const auto& [digest, bytes] : files) out.push_back({digest, bytes.size(), "", 0});
+    return out;
+  }
+};
+
+class HostTest : public ::testing::Test {
+ protected:
+  HostTest() : writer_(sink_.write_fd) {
+    Host::Options options;
+    options.http = false;
+    host_ = std::make_unique<Host>(&backend_, &writer_, options);
+  }
+
+  json Call(json request) {
+    request["id"] = 1;
+    auto parsed = ParseRequest(request.dump());
+    EXPECT_TRUE(std::holds_alternative<Request>(parsed));
+    return host_->Dispatch(std::get<Request>(parsed));
+  }
+
+  FakeBackend backend_;
+  Pipe sink_;
+  FrameWriter writer_;
+  std::unique_ptr<Host> host_;
+};
+
+TEST_F(HostTest, MalformedMessagesGetErrorRepliesNeverACrash) {
+  std::vector<std::string> bad = {"", "{", "[]", "{\"id\":1}", "{\"id\":1,\"op\":\"nope\"}",
+                                  R"({"id":1,"op":"open"})", R"({"id":1,"op":"open","origin":5,"digest":"x"})",
+                                  R"({"id":1,"op":"open","origin":"null","digest":"x"})",
+                                  R"({"id":1,"op":"read","transfer":[],"offset":0})",
+                                  R"({"id":1,"op":"write","transfer":"x","offset":0,"data":"!"})",
+                                  R"({"id":1,"op":"create","origin":"https://a.example","digest":"00","size":-4})"};
+  std::mt19937 rng(7);
+  for (int i = 0; i < 200; ++i) {
+    std::string noise(static_cast<size_t>(rng() % 64), '\0');
+    for (char& c : noise) c = static_cast<char>(rng());
+    bad.push_back(noise);
+  }
+  for (const std::string& payload : bad) host_->HandleMessage(payload);
+  Frame empty;
+  empty.status = FrameStatus::kEmpty;
+  host_->HandleFrameError(empty);
+  host_.reset();  // waits for every reply
+  sink_.CloseWrite();
+  FrameReader reader(sink_.read_fd);
+  size_t replies = 0;
+  for (Frame frame = reader.Next(); frame.status == FrameStatus::kOk; frame = reader.Next()) {
+    json reply = json::parse(frame.payload);
+    EXPECT_EQ(reply["ok"], false) << frame.payload;
+    EXPECT_TRUE(reply["error"].is_string());
+    ++replies;
+  }
+  EXPECT_EQ(replies, bad.size() + 1);
+}
+
+TEST_F(HostTest, OpenRefusesBadOriginsAndDigests) {
+  std::string hex(64, 'a');
+  EXPECT_EQ(Call({{"op", "open"}, {"origin", "null"}, {"digest", hex}})["error"], "InvalidArgument");
+  EXPECT_EQ(Call({{"op", "open"}, {"origin", "https://a.example/x"}, {"digest", hex}})["error"], "InvalidArgument");
+  EXPECT_EQ(Call({{"op", "open"}, {"origin", "https://a.example"}, {"digest", "abc"}})["error"], "InvalidArgument");
+  EXPECT_EQ(Call({{"op", "open"}, {"origin", "https://a.example"}, {"digest", 12}})["error"], "InvalidArgument");
+  EXPECT_EQ(Call({{"op", "list"}, {"origin", "chrome-extension://x"}})["error"], "InvalidArgument");
+}
+
+TEST_F(HostTest, AMissIsNotFoundInFixedWords) {
+  json reply = Call({{"op", "open"}, {"origin", "https://a.example"}, {"digest", std::string(64, 'b')}});
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_EQ(reply["error"], "NotFound");
+  EXPECT_EQ(reply["message"], "not found");  // not the daemon's words
+}
+
+TEST_F(HostTest, ChunkedUploadThenChunkedRead) {
+  std::string data(2 * kMaxChunkBytes + 12345, '\0');
+  std::mt19937 rng(3);
+  for (char& c : data) c = static_cast<char>(rng());
+  std::string hex = Sha256Hex(data);
+
+  json created = Call({{"op", "create"}, {"origin", "https://a.example"}, {"digest", hex}, {"size", data.size()}});
+  ASSERT_EQ(created["ok"], true) << created;
+  EXPECT_FALSE(created.contains("url"));  // no loopback endpoint in this host
+  std::string transfer = created["transfer"];
+  for (size_t at = 0; at < data.size(); at += kMaxChunkBytes) {
+    size_t n = std::min(kMaxChunkBytes, data.size() - at);
+    json wrote = Call({{"op", "write"},
+                       {"origin", "https://a.example"},
+                       {"transfer", transfer},
+                       {"offset", at},
+                       {"data", Base64Encode(reinterpret_cast<const unsigned char*>(data.data() + at), n)}});
+    ASSERT_EQ(wrote["ok"], true) << wrote;
+  }
+  json finished = Call({{"op", "finish"}, {"origin", "https://a.example"}, {"transfer", transfer}});
+  ASSERT_EQ(finished["ok"], true) << finished;
+  EXPECT_EQ(finished["digest"], "sha256:" + hex);
+  EXPECT_EQ(Call({{"op", "finish"}, {"origin", "https://a.example"}, {"transfer", transfer}})["error"],
+            "Gone");  // once
+
+  json opened = Call({{"op", "open"}, {"origin", "https://b.example"}, {"digest", hex}});
+  ASSERT_EQ(opened["ok"], true) << opened;
+  EXPECT_EQ(opened["size"], data.size());
+  // Another origin cannot use the transfer.
+  EXPECT_EQ(Call({{"op", "read"}, {"origin", "https://a.example"}, {"transfer", opened["transfer"]}, {"offset", 0}})
+                ["error"],
+            "Gone");
+  std::string read;
+  for (bool eof = false; !eof;) {
+    json chunk = Call({{"op", "read"},
+                       {"origin", "https://b.example"},
+                       {"transfer", opened["transfer"]},
+                       {"offset", read.size()}});
+    ASSERT_EQ(chunk["ok"], true) << chunk;
+    EXPECT_LE(chunk.dump().size(), kMaxOutgoingFrame);
+    read += *Base64Decode(chunk["data"].get<std::string>());
+    eof = chunk["eof"];
+  }
+  EXPECT_EQ(read, data);
+  EXPECT_EQ(Call({{"op", "read"}, {"origin", "https://b.example"}, {"transfer", opened["transfer"]}, {"offset", 0}})
+                ["error"],
+            "Gone");
+}
+
+TEST_F(HostTest, WrongBytesAreDigestMismatchAndStoreNothing) {
+  std::string hex = Sha256Hex("the right bytes");
+  json created = Call({{"op", "create"}, {"origin", "https://a.example"}, {"digest", hex}});
+  std::string wrong = "the wrong bytes";
+  Call({{"op", "write"},
+        {"origin", "https://a.example"},
+        {"transfer", created["transfer"]},
+        {"offset", 0},
+        {"data", Base64Encode(reinterpret_cast<const unsigned char*>(wrong.data()), wrong.size())}});
+  json finished = Call({{"op", "finish"}, {"origin", "https://a.example"}, {"transfer", created["transfer"]}});
+  EXPECT_EQ(finished["ok"], false);
+  EXPECT_EQ(finished["error"], "DigestMismatch");
+  EXPECT_TRUE(backend_.files.empty());
+}
+
+TEST_F(HostTest, OutOfOrderChunksAbortTheUpload) {
+  std::string hex = Sha256Hex("abcdef");
+  json created = Call({{"op", "create"}, {"origin", "https://a.example"}, {"digest", hex}});
+  const json site = {{"origin", "https://a.example"}, {"transfer", created["transfer"]}};
+  json first = site, second = site, finish = site;
+  first.update({{"op", "write"}, {"offset", 0}, {"data", "YWJj"}});
+  second.update({{"op", "write"}, {"offset", 5}, {"data", "ZGVm"}});
+  finish.update({{"op", "finish"}});
+  EXPECT_EQ(Call(first)["ok"], true);
+  EXPECT_EQ(Call(second)["error"], "InvalidArgument");
+  EXPECT_EQ(Call(finish)["error"], "Gone");
+  EXPECT_TRUE(backend_.files.empty());
+}
+
+}  // namespace
+}  // namespace costore::native_host
