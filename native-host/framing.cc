@@ -1,5 +1,6 @@
 #include "native-host/framing.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
@@ -129,6 +130,18 @@ std::string DescribeFrameError(const Frame& frame) {
       break;
   }
   return {};
+}
+
+int ReserveStdoutForFrames() {
+  int out = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+  if (out < 0) return -1;
+  if (::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+    int saved = errno;
+    ::close(out);
+    errno = saved;
+    return -1;
+  }
+  return out;
 }
 
 }  // namespace costore::native_host

@@ -83,4 +83,11 @@ class FrameWriter {
 // "FrameStatus::kTooLong" -> a sentence for the error reply.
 std::string DescribeFrameError(const Frame& frame);
 
+// Native messaging's stdout carries frames only: returns a close-on-exec
+// descriptor (>= 3, so never one of the standard three) of the current
+// stdout for the frames and points fd 1 at stderr, so that nothing else (a
+// library's stray print, a child process) can write into the stream.
+// -1 with errno set on failure.
+int ReserveStdoutForFrames();
+
 }  // namespace costore::native_host

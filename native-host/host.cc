@@ -21,9 +21,28 @@ namespace {
 constexpr const char* kNotFoundMessage = "not found";
 constexpr auto kChunkIdle = std::chrono::seconds(120);
 
-nlohmann::json FromClientError(const client::Error& error) {
-  if (error.code() == client::ErrorCode::kNotFound) return ErrorReply("NotFound", kNotFoundMessage);
-  return ErrorReply(client::ErrorCodeName(error.code()), error.what());
+// What a page is told for each error of the store: fixed words, whatever
+// the daemon said.
+const char* PublicMessage(client::ErrorCode code) {
+  switch (code) {
+    case client::ErrorCode::kNotFound: return kNotFoundMessage;
+    case client::ErrorCode::kDigestMismatch: return "the bytes do not match the hash";
+    case client::ErrorCode::kNoSpace: return "there is no space left for the store";
+    case client::ErrorCode::kQuotaExceeded: return "the store's limits would be exceeded";
+    case client::ErrorCode::kCancelled: return "the transfer was cancelled";
+    case client::ErrorCode::kBusy: return "the store is busy; try again later";
+    case client::ErrorCode::kUnreachable: return "the store is not running";
+    case client::ErrorCode::kInvalidArgument: return "the store refused the request";
+    default: return "the store failed";
+  }
+}
+
+nlohmann::json FromClientError(const client::Error& error) { return StoreErrorReply(error); }
+
+// An unexpected exception: logged, and fixed words for the page.
+nlohmann::json FromException(const char* where, const std::exception& error) {
+  std::fprintf(stderr, "costore-native-host: %s: %s\n", where, error.what());
+  return ErrorReply("Failed", "the native host failed");
 }
 
 int HttpStatusFor(const nlohmann::json& reply) {
@@ -48,8 +67,8 @@ bool GetTransfer(const nlohmann::json& body, std::string* token, std::string* er
 bool GetOriginAndDigest(const nlohmann::json& body, std::string* origin, std::string* digest, std::string* error) {
   std::string digest_text;
   if (!GetString(body, "origin", origin, error, 2048)) return false;
-  if (!IsWebOrigin(*origin)) {
-    *error = "\"origin\" is not a serialized http(s) origin";
+  if (!IsTrustworthyWebOrigin(*origin)) {
+    *error = "\"origin\" is not a potentially trustworthy web origin";
     return false;
   }
   if (!GetString(body, "digest", &digest_text, error, 128)) return false;
@@ -85,6 +104,15 @@ std::string SelfExecutable() {
 
 nlohmann::json ErrorReply(std::string_view error, std::string_view message) {
   return {{"ok", false}, {"error", std::string(error)}, {"message", std::string(message)}};
+}
+
+nlohmann::json StoreErrorReply(const client::Error& error) {
+  std::string_view name = client::ErrorCodeName(error.code());
+  // A miss or a refusal is routine (and says nothing worth logging).
+  if (error.code() != client::ErrorCode::kNotFound) {
+    std::fprintf(stderr, "costore-native-host: %.*s: %s\n", static_cast<int>(name.size()), name.data(), error.what());
+  }
+  return ErrorReply(name, PublicMessage(error.code()));
 }
 
 // --- ClientBackend ------------------------------------------------------------
@@ -137,8 +165,8 @@ std::vector<SiteFile> ClientBackend::ListStoredBy(const std::string& origin) {
 UploadSession::UploadSession(Backend* backend, WriteTransfer transfer, std::optional<uint64_t> size) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
-    outcome_ = ErrorReply("IOError", std::string("cannot make a pipe: ") + std::strerror(errno));
-    finished_ = true;
+    std::fprintf(stderr, "costore-native-host: cannot make a pipe: %s\n", std::strerror(errno));
+    outcome_ = ErrorReply("IOError", "the native host failed");
     return;
   }
   ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);  // fewer wake-ups; best effort
@@ -146,44 +174,64 @@ UploadSession::UploadSession(Backend* backend, WriteTransfer transfer, std::opti
   int read_fd = fds[0];
   if (!size) size = transfer.size;
   thread_ = std::thread([this, backend, transfer = std::move(transfer), size, read_fd] {
+    nlohmann::json outcome;
     try {
       client::FileInfo info = backend->Store(read_fd, transfer.digest, transfer.origin, size);
-      outcome_ = {{"ok", true}, {"digest", info.digest}, {"size", info.size}};
+      outcome = {{"ok", true}, {"digest", info.digest}, {"size", info.size}};
     } catch (const client::Error& error) {
-      outcome_ = FromClientError(error);
+      outcome = FromClientError(error);
     } catch (const std::exception& error) {
-      outcome_ = ErrorReply("Failed", error.what());
+      outcome = FromException("store", error);
     }
+    outcome_ = std::move(outcome);  // read after the join
     // From here on, writes fail with EPIPE instead of blocking.
     ::close(read_fd);
   });
 }
 
-UploadSession::~UploadSession() {
-  if (!finished_) Finish();
-}
+UploadSession::~UploadSession() { Finish(); }
 
 bool UploadSession::Write(const char* data, size_t size) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (write_fd_ < 0) return false;
   if (!WriteAll(write_fd_, data, size)) return false;
   written_ += size;
   return true;
 }
 
+UploadSession::WriteResult UploadSession::WriteAt(uint64_t offset, const char* data, size_t size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (offset != written_) return WriteResult::kOutOfOrder;
+  if (write_fd_ < 0 || !WriteAll(write_fd_, data, size)) return WriteResult::kFailed;
+  written_ += size;
+  return WriteResult::kOk;
+}
+
+uint64_t UploadSession::written() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return written_;
+}
+
 nlohmann::json UploadSession::Finish() {
-  if (write_fd_ >= 0) {
-    ::close(write_fd_);
+  {
+    // Waits for a write in progress: the descriptor is closed only between
+    // writes, and never written to once closed.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (write_fd_ >= 0) ::close(write_fd_);
     write_fd_ = -1;
   }
+  std::lock_guard<std::mutex> lock(join_mu_);
   if (thread_.joinable()) thread_.join();
-  finished_ = true;
   return outcome_;
 }
 
 // --- Host ---------------------------------------------------------------------
 
 Host::Host(Backend* backend, FrameWriter* writer, Options options)
-    : backend_(backend), writer_(writer), options_(std::move(options)) {}
+    : backend_(backend),
+      writer_(writer),
+      options_(std::move(options)),
+      registry_(std::chrono::seconds(120), options_.max_transfers) {}
 
 Host::~Host() {
   Shutdown();
@@ -232,29 +280,44 @@ void Host::HandleMessage(std::string_view payload) {
     return;
   }
   Request request = std::get<Request>(std::move(parsed));
+  // One site may not take every slot: an open waits for the user's consent
+  // for up to a minute, and other sites go on meanwhile.
+  std::string origin;
+  if (auto it = request.body.find("origin"); it != request.body.end() && it->is_string()) {
+    origin = it->get<std::string>().substr(0, 2048);
+  }
   {
     std::lock_guard<std::mutex> lock(flight_mu_);
+    const char* refusal = nullptr;
     if (in_flight_ >= options_.max_in_flight) {
-      nlohmann::json reply = ErrorReply("Busy", "too many requests in flight");
+      refusal = "too many requests in flight";
+    } else if (in_flight_by_origin_[origin] >= options_.max_in_flight_per_origin) {
+      refusal = "too many requests in flight for this site";
+    }
+    if (refusal) {
+      if (in_flight_by_origin_[origin] == 0) in_flight_by_origin_.erase(origin);
+      nlohmann::json reply = ErrorReply("Busy", refusal);
       reply["id"] = request.id;
       writer_->Send(reply);
       return;
     }
     ++in_flight_;
+    ++in_flight_by_origin_[origin];
   }
   // Each request on a thread of its own: an open may wait a minute for the
   // user's consent while other requests go on.
-  std::thread([this, request = std::move(request)] {
+  std::thread([this, request = std::move(request), origin = std::move(origin)] {
     nlohmann::json reply;
     try {
       reply = Dispatch(request);
     } catch (const std::exception& error) {
-      reply = ErrorReply("Failed", error.what());
+      reply = FromException(request.op.c_str(), error);
     }
     reply["id"] = request.id;
     writer_->Send(reply);
     std::lock_guard<std::mutex> lock(flight_mu_);
     --in_flight_;
+    if (--in_flight_by_origin_[origin] == 0) in_flight_by_origin_.erase(origin);
     flight_cv_.notify_all();
   }).detach();
 }
@@ -290,21 +353,52 @@ nlohmann::json Host::Open(const nlohmann::json& body) {
   transfer->fd = std::move(file.fd);
   transfer->size = file.info.size;
   transfer->origin = origin;
-  std::string token = registry_.Add(transfer);
-  if (token.empty()) return ErrorReply("Busy", "too many transfers in flight");
+  nlohmann::json refusal;
+  std::string token = AddTransfer(transfer, &refusal);
+  if (token.empty()) return refusal;
   nlohmann::json reply = {{"ok", true}, {"transfer", token}, {"size", file.info.size}};
   if (TokenServer* s = server()) reply["url"] = s->ReadUrl(token);
   return reply;
 }
 
-void Host::PurgeIdleLocked() {
+std::vector<std::shared_ptr<UploadSession>> Host::PurgeIdleLocked() {
   auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<UploadSession>> doomed;
   for (auto it = chunk_reads_.begin(); it != chunk_reads_.end();) {
     it = now - it->second.touched > kChunkIdle ? chunk_reads_.erase(it) : std::next(it);
   }
   for (auto it = chunk_uploads_.begin(); it != chunk_uploads_.end();) {
-    it = now - it->second.touched > kChunkIdle ? chunk_uploads_.erase(it) : std::next(it);
+    if (now - it->second.touched > kChunkIdle) {
+      doomed.push_back(std::move(it->second.session));
+      it = chunk_uploads_.erase(it);
+    } else {
+      ++it;
+    }
   }
+  return doomed;
+}
+
+std::string Host::AddTransfer(Transfer transfer, nlohmann::json* refusal) {
+  const std::string origin = OriginOf(transfer);
+  std::vector<std::shared_ptr<UploadSession>> doomed;  // destroyed after the lock
+  std::lock_guard<std::mutex> lock(chunks_mu_);
+  doomed = PurgeIdleLocked();
+  // Chunked transfers left the registry with their first chunk: count them.
+  size_t chunked = chunk_reads_.size() + chunk_uploads_.size();
+  size_t chunked_here = 0;
+  for (const auto& [token, read] : chunk_reads_) chunked_here += read.transfer->origin == origin ? 1 : 0;
+  for (const auto& [token, upload] : chunk_uploads_) chunked_here += upload.transfer->origin == origin ? 1 : 0;
+  if (registry_.live() + chunked >= options_.max_transfers) {
+    *refusal = ErrorReply("Busy", "too many transfers in flight");
+    return {};
+  }
+  if (registry_.LiveFor(origin) + chunked_here >= options_.max_transfers_per_origin) {
+    *refusal = ErrorReply("Busy", "too many transfers in flight for this site");
+    return {};
+  }
+  std::string token = registry_.Add(std::move(transfer));
+  if (token.empty()) *refusal = ErrorReply("Busy", "too many transfers in flight");
+  return token;
 }
 
 nlohmann::json Host::Read(const nlohmann::json& body) {
@@ -314,9 +408,10 @@ nlohmann::json Host::Read(const nlohmann::json& body) {
     return ErrorReply("InvalidArgument", error);
   }
   std::shared_ptr<ReadTransfer> transfer;
+  std::vector<std::shared_ptr<UploadSession>> doomed;  // destroyed after the lock
   {
     std::lock_guard<std::mutex> lock(chunks_mu_);
-    PurgeIdleLocked();
+    doomed = PurgeIdleLocked();
     auto it = chunk_reads_.find(token);
     if (it == chunk_reads_.end()) {
       // The first chunk takes the token: the loopback endpoint no longer
@@ -370,8 +465,9 @@ nlohmann::json Host::Create(const nlohmann::json& body) {
   bool has_size = body.contains("size") && !body["size"].is_null();
   if (!GetUint(body, "size", &size, &error, false)) return ErrorReply("InvalidArgument", error);
   if (has_size) transfer->size = size;
-  std::string token = registry_.Add(transfer);
-  if (token.empty()) return ErrorReply("Busy", "too many transfers in flight");
+  nlohmann::json refusal;
+  std::string token = AddTransfer(transfer, &refusal);
+  if (token.empty()) return refusal;
   nlohmann::json reply = {{"ok", true}, {"transfer", token}};
   if (TokenServer* s = server()) reply["url"] = s->WriteUrl(token);
   return reply;
@@ -387,9 +483,10 @@ nlohmann::json Host::Write(const nlohmann::json& body) {
   std::optional<std::string> bytes = Base64Decode(data);
   if (!bytes) return ErrorReply("InvalidArgument", "\"data\" is not base64");
   std::shared_ptr<UploadSession> session;
+  std::vector<std::shared_ptr<UploadSession>> doomed;  // destroyed after the lock
   {
     std::lock_guard<std::mutex> lock(chunks_mu_);
-    PurgeIdleLocked();
+    doomed = PurgeIdleLocked();
     auto it = chunk_uploads_.find(token);
     if (it == chunk_uploads_.end()) {
       std::optional<Transfer> taken = registry_.Take(token);
@@ -398,26 +495,38 @@ nlohmann::json Host::Write(const nlohmann::json& body) {
       }
       auto transfer = std::get<std::shared_ptr<WriteTransfer>>(*taken);
       if (!OriginMatches(body, transfer->origin, &error)) return ErrorReply("Gone", error);
-      ChunkUpload upload{transfer, std::make_shared<UploadSession>(backend_, *transfer, transfer->size), 0,
+      ChunkUpload upload{transfer, std::make_shared<UploadSession>(backend_, *transfer, transfer->size),
                          std::chrono::steady_clock::now()};
       it = chunk_uploads_.emplace(token, std::move(upload)).first;
     }
     if (!OriginMatches(body, it->second.transfer->origin, &error)) return ErrorReply("Gone", error);
-    if (offset != it->second.next_offset) {
-      chunk_uploads_.erase(it);  // aborts: nothing is stored
-      return ErrorReply("InvalidArgument", "chunks must be written in order, without gaps");
-    }
-    it->second.next_offset += bytes->size();
     it->second.touched = std::chrono::steady_clock::now();
     session = it->second.session;
   }
-  if (!session->Write(bytes->data(), bytes->size())) {
-    nlohmann::json outcome = session->Finish();
+  // Drops the upload (if it is still this session's), to be destroyed
+  // after the lock: that waits for the store.
+  auto drop = [&] {
     std::lock_guard<std::mutex> lock(chunks_mu_);
-    chunk_uploads_.erase(token);
-    return outcome.value("ok", false) ? ErrorReply("Failed", "the store ended early") : outcome;
+    auto it = chunk_uploads_.find(token);
+    if (it != chunk_uploads_.end() && it->second.session == session) {
+      doomed.push_back(std::move(it->second.session));
+      chunk_uploads_.erase(it);
+    }
+  };
+  // The offset is checked and the bytes written under the session's lock:
+  // two chunks at once cannot both pass the check and interleave.
+  switch (session->WriteAt(offset, bytes->data(), bytes->size())) {
+    case UploadSession::WriteResult::kOk:
+      return {{"ok", true}};
+    case UploadSession::WriteResult::kOutOfOrder:
+      drop();  // aborts: nothing is stored
+      return ErrorReply("InvalidArgument", "chunks must be written in order, without gaps");
+    case UploadSession::WriteResult::kFailed:
+      break;
   }
-  return {{"ok", true}};
+  drop();
+  nlohmann::json outcome = session->Finish();
+  return outcome.value("ok", false) ? ErrorReply("Failed", "the store ended early") : outcome;
 }
 
 nlohmann::json Host::Finish(const nlohmann::json& body) {
@@ -466,7 +575,9 @@ nlohmann::json Host::Close(const nlohmann::json& body) {
 nlohmann::json Host::List(const nlohmann::json& body) {
   std::string origin, error;
   if (!GetString(body, "origin", &origin, &error, 2048)) return ErrorReply("InvalidArgument", error);
-  if (!IsWebOrigin(origin)) return ErrorReply("InvalidArgument", "\"origin\" is not a serialized http(s) origin");
+  if (!IsTrustworthyWebOrigin(origin)) {
+    return ErrorReply("InvalidArgument", "\"origin\" is not a potentially trustworthy web origin");
+  }
   std::vector<SiteFile> files;
   try {
     files = backend_->ListStoredBy(origin);
@@ -492,9 +603,15 @@ nlohmann::json Host::Manager() {
   // Never let it write into the native messaging stream.
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  // Nor inherit anything else: the frames' descriptor, the store's files,
+  // sockets (whether or not they were opened close-on-exec).
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   int rc = posix_spawnp(&pid, command.c_str(), &actions, nullptr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return ErrorReply("Failed", "cannot start " + command + ": " + std::strerror(rc));
+  if (rc != 0) {
+    std::fprintf(stderr, "costore-native-host: cannot start %s: %s\n", command.c_str(), std::strerror(rc));
+    return ErrorReply("Failed", "cannot start the manager");
+  }
   std::thread([pid] { ::waitpid(pid, nullptr, 0); }).detach();
   return {{"ok", true}};
 }

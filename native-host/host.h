@@ -66,7 +66,9 @@ class ClientBackend : public Backend {
 
 // One upload into the store: bytes written here go through a pipe to
 // costored, which hashes them as they pass and stores them only if they
-// match the digest.
+// match the digest. Thread-safe: a write and Finish (or the destructor) on
+// other threads are serialized, so the pipe is never closed under a write
+// (whose descriptor number could otherwise be reused meanwhile).
 class UploadSession {
  public:
   UploadSession(Backend* backend, WriteTransfer transfer, std::optional<uint64_t> size);
@@ -74,19 +76,26 @@ class UploadSession {
   UploadSession(const UploadSession&) = delete;
   UploadSession& operator=(const UploadSession&) = delete;
 
-  // False once the store stopped reading (it failed; Finish says why).
+  // False once the store stopped reading (it failed; Finish says why) or
+  // the session was finished.
   bool Write(const char* data, size_t size);
+  enum class WriteResult { kOk, kOutOfOrder, kFailed };
+  // Write, if `offset` is where the bytes written so far end (checked and
+  // written under one lock: chunks written at once cannot interleave).
+  WriteResult WriteAt(uint64_t offset, const char* data, size_t size);
   // Ends the bytes and waits for the store's answer: {"ok": true, "digest",
-  // "size"} or {"ok": false, "error", "message"}.
+  // "size"} or {"ok": false, "error", "message"}. Any number of times, from
+  // any thread.
   nlohmann::json Finish();
-  uint64_t written() const { return written_; }
+  uint64_t written();
 
  private:
+  std::mutex mu_;  // write_fd_, written_: held across each write and the close
   int write_fd_ = -1;
+  uint64_t written_ = 0;
+  std::mutex join_mu_;  // thread_, and outcome_ once it is joined
   std::thread thread_;
   nlohmann::json outcome_;
-  uint64_t written_ = 0;
-  bool finished_ = false;
 };
 
 class Host {
@@ -98,6 +107,9 @@ class Host {
     bool allow_moz_extension = false;
     std::string manager_command = "costore-consent";  // started by "manager"
     size_t max_in_flight = 32;                        // requests handled at once
+    size_t max_in_flight_per_origin = 8;              // ... of which for one web origin
+    size_t max_transfers = 256;                       // transfers live at once (tokens and chunked)
+    size_t max_transfers_per_origin = 32;             // ... of which for one web origin
   };
 
   Host(Backend* backend, FrameWriter* writer, Options options);
@@ -137,10 +149,14 @@ class Host {
   struct ChunkUpload {
     std::shared_ptr<WriteTransfer> transfer;
     std::shared_ptr<UploadSession> session;
-    uint64_t next_offset = 0;
     std::chrono::steady_clock::time_point touched;
   };
-  void PurgeIdleLocked();
+  // Under chunks_mu_: drops idle chunked transfers. The sessions dropped are
+  // returned, to be destroyed (which waits for the store) after the lock.
+  std::vector<std::shared_ptr<UploadSession>> PurgeIdleLocked();
+  // A token for a new transfer, or "" with `refusal` set when the limits
+  // (all origins, and this one) are reached. Chunked transfers count too.
+  std::string AddTransfer(Transfer transfer, nlohmann::json* refusal);
 
   Backend* backend_;
   FrameWriter* writer_;
@@ -158,9 +174,15 @@ class Host {
   std::mutex flight_mu_;
   std::condition_variable flight_cv_;
   size_t in_flight_ = 0;
+  std::map<std::string, size_t> in_flight_by_origin_;  // by the request's "origin" ("" when none)
 };
 
 // "NotFound", "DigestMismatch", ... for a reply's "error".
 nlohmann::json ErrorReply(std::string_view error, std::string_view message);
+
+// The reply for a store's failure: its name and a fixed sentence for that
+// name. The store's own message (which may name paths in the user's home)
+// goes to stderr, the browser's log, never to the page.
+nlohmann::json StoreErrorReply(const client::Error& error);
 
 }  // namespace costore::native_host

@@ -59,11 +59,11 @@ int main(int argc, char** argv) {
     }
   }
 
-  // stdout carries frames only: keep a descriptor of it for the frames and
-  // point fd 1 at stderr, so that nothing else (a library's stray print)
-  // can corrupt the stream.
-  int out = ::dup(STDOUT_FILENO);
-  if (out < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+  // stdout carries frames only: keep a close-on-exec descriptor of it for
+  // the frames and point fd 1 at stderr, so that nothing else (a library's
+  // stray print, the manager started by "manager") can corrupt the stream.
+  int out = costore::native_host::ReserveStdoutForFrames();
+  if (out < 0) {
     std::perror("costore-native-host: dup");
     return 1;
   }

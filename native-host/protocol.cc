@@ -158,6 +158,25 @@ bool IsWebOrigin(std::string_view origin) {
   return IsHost(host);
 }
 
+bool IsTrustworthyWebOrigin(std::string_view origin) {
+  if (!IsWebOrigin(origin)) return false;
+  if (origin.rfind("https://", 0) == 0) return true;
+  std::string_view host = origin.substr(7);  // "http://"
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && (host.rfind(']') == std::string_view::npos || colon > host.rfind(']'))) {
+    host = host.substr(0, colon);
+  }
+  if (host == "[::1]" || host == "localhost") return true;
+  constexpr std::string_view kLocalhostSuffix = ".localhost";
+  if (host.size() > kLocalhostSuffix.size() &&
+      host.substr(host.size() - kLocalhostSuffix.size()) == kLocalhostSuffix) {
+    return true;
+  }
+  std::string text(host);
+  in_addr v4{};
+  return inet_pton(AF_INET, text.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 std::optional<std::string> ParseDigest(std::string_view text) {
   if (text.rfind("sha256:", 0) == 0) text.remove_prefix(7);
   if (text.size() != 64) return std::nullopt;

@@ -20,7 +20,8 @@
 //
 // A transfer serves only the origin it was made for: "read", "write" and
 // "finish" with another origin are "Gone", as for an unknown transfer.
-// "origin" is a serialized http(s) web origin, decided by the extension from
+// "origin" is a potentially trustworthy serialized web origin
+// (IsTrustworthyWebOrigin: https, or http on a loopback host), decided by the extension from
 // the sender frame (never from the page); "digest" is 64 hex digits, with or
 // without "sha256:". "url" is the one-time loopback URL of the transfer
 // (GET for a read, PUT or POST for an upload), absent when the loopback
@@ -64,6 +65,12 @@ bool GetUint(const nlohmann::json& body, const char* key, uint64_t* out, std::st
 // lowercase scheme and host, no default port, no path, no trailing slash.
 // "null" (an opaque origin) and every other scheme are refused.
 bool IsWebOrigin(std::string_view origin);
+
+// A web origin the store may act for: a serialized origin (IsWebOrigin)
+// that is potentially trustworthy, as navigator.crossOriginStorage is
+// [SecureContext]: https, or http on localhost (and *.localhost),
+// 127.0.0.0/8 or [::1]. http://example.com is refused.
+bool IsTrustworthyWebOrigin(std::string_view origin);
 
 // "sha256:<64 lowercase hex>" from 64 hex digits (any case) with or
 // without the "sha256:" prefix; nullopt otherwise.

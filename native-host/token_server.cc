@@ -77,8 +77,12 @@ void TokenRegistry::PurgeLocked(std::chrono::steady_clock::time_point now) {
   }
 }
 
+const std::string& OriginOf(const Transfer& transfer) {
+  return std::visit([](const auto& t) -> const std::string& { return t->origin; }, transfer);
+}
+
 std::string TokenRegistry::Add(Transfer transfer) {
-  auto now = std::chrono::steady_clock::now();
+  auto now = clock_();
   std::lock_guard<std::mutex> lock(mu_);
   PurgeLocked(now);
   if (entries_.size() >= max_live_) return {};
@@ -102,7 +106,7 @@ std::map<std::string, TokenRegistry::Entry>::iterator TokenRegistry::FindLocked(
 
 std::optional<Transfer> TokenRegistry::Take(const std::string& token) {
   std::lock_guard<std::mutex> lock(mu_);
-  PurgeLocked(std::chrono::steady_clock::now());
+  PurgeLocked(clock_());
   auto it = FindLocked(token);
   if (it == entries_.end()) return std::nullopt;
   Transfer transfer = std::move(it->second.transfer);
@@ -112,7 +116,7 @@ std::optional<Transfer> TokenRegistry::Take(const std::string& token) {
 
 std::optional<Transfer> TokenRegistry::Peek(const std::string& token) {
   std::lock_guard<std::mutex> lock(mu_);
-  PurgeLocked(std::chrono::steady_clock::now());
+  PurgeLocked(clock_());
   auto it = FindLocked(token);
   if (it == entries_.end()) return std::nullopt;
   return it->second.transfer;
@@ -120,8 +124,16 @@ std::optional<Transfer> TokenRegistry::Peek(const std::string& token) {
 
 size_t TokenRegistry::live() {
   std::lock_guard<std::mutex> lock(mu_);
-  PurgeLocked(std::chrono::steady_clock::now());
+  PurgeLocked(clock_());
   return entries_.size();
+}
+
+size_t TokenRegistry::LiveFor(const std::string& origin) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PurgeLocked(clock_());
+  size_t count = 0;
+  for (const auto& [key, entry] : entries_) count += OriginOf(entry.transfer) == origin ? 1 : 0;
+  return count;
 }
 
 // --- TokenServer ------------------------------------------------------------

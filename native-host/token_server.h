@@ -62,11 +62,18 @@ using Transfer = std::variant<std::shared_ptr<ReadTransfer>, std::shared_ptr<Wri
 // 64 lowercase hex digits (256 bits) from getrandom(2).
 std::string NewToken();
 
+// The web origin a transfer was made for.
+const std::string& OriginOf(const Transfer& transfer);
+
 // The live tokens. Thread-safe.
 class TokenRegistry {
  public:
-  explicit TokenRegistry(std::chrono::milliseconds ttl = std::chrono::seconds(120), size_t max_live = 256)
-      : ttl_(ttl), max_live_(max_live) {}
+  // What time it is (steady_clock::now; tests pass their own).
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+
+  explicit TokenRegistry(std::chrono::milliseconds ttl = std::chrono::seconds(120), size_t max_live = 256,
+                         Clock clock = &std::chrono::steady_clock::now)
+      : ttl_(ttl), max_live_(max_live), clock_(std::move(clock)) {}
 
   // A new token for `transfer`, or "" when max_live tokens are live.
   std::string Add(Transfer transfer);
@@ -76,6 +83,8 @@ class TokenRegistry {
   // The token's transfer, left in place (CORS preflight).
   std::optional<Transfer> Peek(const std::string& token);
   size_t live();
+  // The live tokens made for `origin`.
+  size_t LiveFor(const std::string& origin);
 
  private:
   struct Entry {
@@ -89,6 +98,7 @@ class TokenRegistry {
 
   std::chrono::milliseconds ttl_;
   size_t max_live_;
+  Clock clock_;
   std::mutex mu_;
   std::map<std::string, Entry> entries_;  // by the token's first 32 hex digits
 };

@@ -6,6 +6,12 @@
 //   other frames or later ones are ignored), and a request names only an
 //   operation and a hash: any "origin" in it is ignored. The service worker
 //   takes the origin from the browser's own record of who sent the message.
+// - Not at all in a document that is not a secure context (the API is
+//   [SecureContext]: there main-world.js defines nothing, and a hello the
+//   page posts itself is ignored) or whose origin is opaque (a sandboxed
+//   frame or CSP sandbox on some site must not act as that site).
+// - Pages get fixed words for each error name; the details go to the
+//   console only.
 // - File bytes do not go through the service worker: the native host gives
 //   a one-time URL on its loopback endpoint, fetched by the transfer frame
 //   (transfer.html: an extension page, so that Local Network Access does
@@ -20,10 +26,11 @@
   const RETRIES = 3;
   // Chunked native messaging: Chromium handles big native messages slowly
   // (a 720 KiB chunk, the most that fits its 1 MiB cap as base64, took
-  // ~400 ms here; 64 KiB ~12 ms), so chunks are 64 KiB: reads eight at a
-  // time, uploads one after another (the host takes them in order).
+  // ~400 ms here; 64 KiB ~12 ms), so chunks are 64 KiB: reads six at a
+  // time (the host takes 8 requests of one site at once), uploads one after
+  // another (the host takes them in order).
   const READ_CHUNK = 64 * 1024;
-  const READS_IN_FLIGHT = 8;
+  const READS_IN_FLIGHT = 6;
   const WRITE_CHUNK = 64 * 1024;
   const HEX64 = /^[0-9a-f]{64}$/;
   const TOKEN = /^[0-9a-f]{64}$/;
@@ -35,8 +42,20 @@
     QuotaExceeded: 'QuotaExceededError',
     Cancelled: 'AbortError',
   };
+  // What a page is told, by DOMException name: nothing of the store's own
+  // messages (which may name paths).
+  const PUBLIC_MESSAGES = {
+    NotFoundError: 'not found',
+    DataError: 'the bytes do not match the hash',
+    QuotaExceededError: 'the store has no room for this file',
+    AbortError: 'the transfer did not complete',
+    UnknownError: 'the store could not do this',
+  };
   // Errors after which the same request, made again, may well succeed.
   const RETRYABLE = new Set(['Disconnected', 'Gone', 'Busy', 'Transport']);
+  // Busy: the host refused before doing anything (too many requests of this
+  // site at once): the same message may simply be sent again a bit later.
+  const BUSY_RETRIES = 40;
 
   class CosError extends Error {
     constructor(code, message) {
@@ -46,6 +65,11 @@
     get retryable() { return RETRYABLE.has(this.code); }
     get domName() { return DOM_NAMES[this.code] || 'UnknownError'; }
   }
+
+  // This frame's origin, as the browser set it ('null' when opaque). The
+  // page cannot change what this (isolated) world sees.
+  const FRAME_ORIGIN = self.origin;
+  const USABLE = globalThis.isSecureContext === true && typeof FRAME_ORIGIN === 'string' && FRAME_ORIGIN !== 'null';
 
   let port = null;
   let httpBroken = false;  // the loopback endpoint failed while the host lived: use chunks
@@ -60,16 +84,19 @@
     port.onmessage = onRequest;
     port.postMessage({ type: 'ready' });
   }
-  window.addEventListener('message', onHello, true);
-  // See main-world.js: tell it we are here, whichever of us ran first.
-  document.addEventListener('costore-main-start', () => document.dispatchEvent(new CustomEvent('costore-isolated-here')));
-  document.dispatchEvent(new CustomEvent('costore-isolated-start'));
+  if (USABLE) {
+    window.addEventListener('message', onHello, true);
+    // See main-world.js: tell it we are here, whichever of us ran first.
+    document.addEventListener('costore-main-start',
+                              () => document.dispatchEvent(new CustomEvent('costore-isolated-here')));
+    document.dispatchEvent(new CustomEvent('costore-isolated-start'));
+  }
 
   // The popup, through the service worker, asks the top frame for the site
   // when it may not read the tab's URL.
   chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
     if (sender.id !== chrome.runtime.id || !message || message.op !== 'origin' || window !== window.top) return false;
-    sendResponse({ origin: location.origin });
+    sendResponse({ origin: USABLE ? FRAME_ORIGIN : null });
     return false;
   });
 
@@ -89,8 +116,14 @@
         throw new TypeError('bad request');
       }
     } catch (error) {
-      const name = error instanceof CosError ? error.domName : error instanceof TypeError ? 'TypeError' : 'UnknownError';
-      port.postMessage({ id, ok: false, name, message: String(error && error.message || error) });
+      if (error instanceof TypeError) {
+        port.postMessage({ id, ok: false, name: 'TypeError', message: error.message });
+        return;
+      }
+      const name = error instanceof CosError ? error.domName : 'UnknownError';
+      const detail = String(error && error.message || error);
+      console.debug('costore:', op, error instanceof CosError ? error.code : '', detail);
+      port.postMessage({ id, ok: false, name, message: PUBLIC_MESSAGES[name] || PUBLIC_MESSAGES.UnknownError });
     }
   }
 
@@ -99,17 +132,25 @@
   // One request to the service worker. Throws CosError; 'Disconnected' when
   // the worker (or the host) went away before answering.
   async function callWorker(message) {
-    let reply;
-    try {
-      reply = await chrome.runtime.sendMessage(message);
-    } catch (error) {
-      const text = String(error && error.message || error);
-      if (/context invalidated/i.test(text)) throw new CosError('Failed', 'the costore extension was reloaded');
-      throw new CosError('Disconnected', text);
+    for (let busy = 0; ; ++busy) {
+      let reply;
+      try {
+        // frameOrigin: Firefox gives the service worker no sender.origin;
+        // it checks the URL's origin against this frame's own.
+        reply = await chrome.runtime.sendMessage({ ...message, frameOrigin: FRAME_ORIGIN });
+      } catch (error) {
+        const text = String(error && error.message || error);
+        if (/context invalidated/i.test(text)) throw new CosError('Failed', 'the costore extension was reloaded');
+        throw new CosError('Disconnected', text);
+      }
+      if (!reply || typeof reply !== 'object') throw new CosError('Disconnected', 'no answer from the service worker');
+      if (reply.ok) return reply;
+      if (reply.error === 'Busy' && busy < BUSY_RETRIES) {
+        await sleep(50 + 25 * busy);
+        continue;
+      }
+      throw new CosError(String(reply.error || 'Failed'), reply.message);
     }
-    if (!reply || typeof reply !== 'object') throw new CosError('Disconnected', 'no answer from the service worker');
-    if (!reply.ok) throw new CosError(String(reply.error || 'Failed'), reply.message);
-    return reply;
   }
 
   async function transportSetting() {

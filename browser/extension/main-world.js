@@ -19,14 +19,19 @@
 //             seek(), truncate(), close()); close() sends the bytes, and the
 //             store verifies them: DataError on a mismatch, nothing stored.
 //   requestFileHandles(hashes, options): the earlier plural form (used by
-//     Transformers.js); fails as a whole if any file is missing.
+//     Transformers.js); fails as a whole if any file is missing. The files
+//     are opened one after another, and the first miss or refusal stops
+//     it: no bytes of the others move after it.
 // Sites cannot list or delete. "origins" is accepted and checked for type;
 // who may read a file is the user's decision in costore's consent dialog.
 (() => {
   'use strict';
   // [SecureContext], as in the proposal (http://localhost and 127.0.0.1 are
-  // secure contexts too).
-  if (!globalThis.isSecureContext || 'crossOriginStorage' in Navigator.prototype) return;
+  // secure contexts too); and never in a document with an opaque origin (a
+  // sandboxed frame or a CSP sandbox), which has no site to ask for.
+  // content.js and the service worker check the same on their own.
+  if (!globalThis.isSecureContext || globalThis.origin === 'null' ||
+      'crossOriginStorage' in Navigator.prototype) return;
 
   // Taken now, before page scripts can replace them.
   const { Blob, File, DOMException, TypeError, Map, Promise, WritableStream, MessageChannel, Uint8Array,
@@ -281,8 +286,13 @@
       const hexes = hashes.map(parseHash);
       const { create } = parseOptions(options);
       if (create) return hexes.map((hex) => new CrossOriginStorageFileHandle(handleKey, hex, null, true));
-      const blobs = await Promise.all(hexes.map(openBlob));
-      return hexes.map((hex, i) => new CrossOriginStorageFileHandle(handleKey, hex, blobs[i], false));
+      // One after another: the first miss or refusal rejects the whole call
+      // before the bytes of any later file move.
+      const handles = [];
+      for (const hex of hexes) {
+        handles.push(new CrossOriginStorageFileHandle(handleKey, hex, await openBlob(hex), false));
+      }
+      return handles;
     }
   }
 

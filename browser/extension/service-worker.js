@@ -3,9 +3,14 @@
 // a request is made for.
 //
 // - The origin is the browser's record of the frame that sent the message
-//   (sender.origin; Firefox: the origin of sender.url), for content scripts
-//   in tabs only, and only http(s) origins. Whatever a message says about
-//   origins is ignored.
+//   (sender.origin), for content scripts in tabs only, and only potentially
+//   trustworthy origins (https, or http on localhost, 127.0.0.0/8 or
+//   [::1]): the API is [SecureContext]. An opaque origin ("null": a
+//   sandboxed frame) is refused, never replaced by its URL's origin.
+//   Firefox gives no sender.origin: there the origin of sender.url is taken
+//   only when the content script's own view of its frame's origin
+//   (frameOrigin, 'null' in a sandboxed frame) agrees. Whatever else a
+//   message says about origins is ignored.
 // - Listing is for the popup only, and only for the site of the tab it was
 //   opened on: sites cannot list.
 // - Chromium may stop this worker at any time (and the host with it). No
@@ -59,20 +64,42 @@ function callHost(message) {
   });
 }
 
+// A potentially trustworthy web origin, serialized: https, or http on a
+// loopback host (what the native host accepts too).
+function isTrustworthyOrigin(origin) {
+  if (typeof origin !== 'string') return false;
+  let url;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (url.origin !== origin) return false;  // not a serialized origin (a path, "null", ...)
+  if (url.protocol === 'https:') return true;
+  if (url.protocol !== 'http:') return false;
+  const host = url.hostname;
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' ||
+         /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function webOrigin(url) {
   try {
     const origin = new URL(url).origin;
-    return /^https?:\/\//.test(origin) ? origin : null;
+    return isTrustworthyOrigin(origin) ? origin : null;
   } catch {
     return null;
   }
 }
 
 // The origin of the frame a content script runs in, as the browser knows it.
-function senderOrigin(sender) {
-  if (!sender.tab) return null;  // content scripts in tabs only
-  if (typeof sender.origin === 'string') return /^https?:\/\//.test(sender.origin) ? sender.origin : null;
-  return sender.url ? webOrigin(sender.url) : null;  // Firefox has no sender.origin
+function senderOrigin(sender, message) {
+  if (!sender || !sender.tab) return null;  // content scripts in tabs only
+  if (typeof sender.origin === 'string') return isTrustworthyOrigin(sender.origin) ? sender.origin : null;
+  // Firefox has no sender.origin. A sandboxed document's URL names a site
+  // its opaque origin is not: take the URL's origin only when the frame's
+  // own origin is that one.
+  const origin = sender.url ? webOrigin(sender.url) : null;
+  return origin && message && message.frameOrigin === origin ? origin : null;
 }
 
 function isPopup(sender) {
@@ -145,7 +172,7 @@ chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
   if (isPopup(sender)) {
     answer = fromPopup(message);
   } else {
-    const origin = senderOrigin(sender);
+    const origin = senderOrigin(sender, message);
     answer = origin ? fromPage(message, origin)
                     : Promise.resolve({ ok: false, error: 'NotFound', message: 'not found' });
   }

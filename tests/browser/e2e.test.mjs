@@ -22,6 +22,9 @@ const MB = 1024 * 1024;
 let serverA;  // http://127.0.0.1:<port>: stores
 let serverB;  // http://localhost:<port>: asks
 let serverC;  // http://127.0.0.1:<port>, which Chromium is told is a public address
+// A host name Chromium resolves to 127.0.0.1 (--host-resolver-rules): a
+// plain http:// origin that is not loopback by name, so not a secure context.
+const INSECURE_HOST = 'insecure.test';
 let browser;
 let pageA;
 let pageB;
@@ -68,12 +71,18 @@ async function storeGenerated(page, size, seed) {
 before(async () => {
   const t0 = Date.now();
   process.on('exit', () => console.log(`# total ${Date.now() - t0} ms`));
-  serverA = await lib.startServer('127.0.0.1', 0, { '/model.onnx': { file: MODEL } });
+  serverA = await lib.startServer('127.0.0.1', 0, {
+    '/model.onnx': { file: MODEL },
+    // A document of origin A's server with an opaque origin.
+    '/sandboxed': { body: lib.INDEX_HTML, type: 'text/html',
+                    headers: { 'Content-Security-Policy': 'sandbox allow-scripts' } },
+  });
   serverB = await lib.startServer('localhost', 0, { '/model.onnx': { file: MODEL } });
   serverC = await lib.startServer('127.0.0.1', 0);
   await useAgent('deny');
   browser = await lib.launchBrowser({
-    extraArgs: [`--ip-address-space-overrides=127.0.0.1:${new URL(serverC.origin).port}=public`],
+    extraArgs: [`--ip-address-space-overrides=127.0.0.1:${new URL(serverC.origin).port}=public`,
+                `--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`],
   });
   pageA = await openPage(serverA);
   pageB = await openPage(serverB);
@@ -172,6 +181,8 @@ test('a create with the wrong bytes rejects with DataError and stores nothing', 
     });
     assert.equal(result.store.ok, false, transport);
     assert.equal(result.store.name, 'DataError', `${transport}: ${result.store.message}`);
+    // Fixed words: nothing of what the daemon said (hashes, paths).
+    assert.equal(result.store.message, 'the bytes do not match the hash', transport);
     assert.equal(await stored(result.hex), false, `${transport}: nothing stored`);
   }
   await setTransport('auto');
@@ -187,11 +198,20 @@ test('a page cannot forge its origin', async () => {
     channel.port1.onmessage = (event) => replies.push(event.data);
     window.postMessage({ type: 'costore-hello' }, '*', [channel.port2]);
     channel.port1.postMessage({ id: 1, op: 'open', hash: hex, origin: originA });
-    window.postMessage({ id: 2, op: 'open', hash: hex, digest: hex, origin: originA }, '*');
     await new Promise((resolve) => setTimeout(resolve, 1500));
     return replies;
   }, [MODEL_HEX, serverA.origin]);
   assert.deepEqual(forged, []);
+
+  // 1b. The service worker's own choice of origin: the browser's record of
+  //     the sender, whatever the message names.
+  const worker = await browser.worker();
+  const chosen = await worker.evaluate(([originA, originB]) => [
+    senderOrigin({ tab: { id: 1 }, origin: originB, url: `${originB}/` }, { op: 'open', origin: originA }),
+    senderOrigin({ tab: { id: 1 }, origin: originB, url: `${originA}/` }, { frameOrigin: originA }),
+    senderOrigin({ origin: originA, url: `${originA}/` }, {}),  // not a content script in a tab
+  ], [serverA.origin, serverB.origin]);
+  assert.deepEqual(chosen, [serverB.origin, serverB.origin, null]);
 
   // 2. The API with origin A named in its options: still origin B, still
   //    refused (remembered denial), and nothing recorded for origin A.
@@ -209,6 +229,21 @@ test('a page cannot forge its origin', async () => {
   }), `${serverB.origin}/`);
   const frameB = pageA.frames().find((f) => f.url().startsWith(serverB.origin));
   assert.ok(frameB);
+  // The frame posts the hello and the extension's own request shape,
+  // naming origin A, to its parent (page A, whose content script acts as
+  // A) and to the top window: ignored.
+  const fromFrame = await frameB.evaluate(async ([hex, originA]) => {
+    const replies = [];
+    for (const target of [window.parent, window.top]) {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = (event) => replies.push(event.data);
+      target.postMessage({ type: 'costore-hello' }, '*', [channel.port2]);
+      channel.port1.postMessage({ id: 1, op: 'open', hash: hex, origin: originA });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    return replies;
+  }, [MODEL_HEX, serverA.origin]);
+  assert.deepEqual(fromFrame, []);
   const inFrame = await frameB.evaluate((hex) => window.cosRead(hex), MODEL_HEX);
   assert.equal(inFrame.name, 'NotFoundError');
   const inParent = await pageA.evaluate((hex) => window.cosRead(hex, { hash: false }), MODEL_HEX);
@@ -219,6 +254,76 @@ test('a page cannot forge its origin', async () => {
   for (const p of principals) {
     if (p.origin === serverB.origin) assert.equal(p.reads, 0, 'origin B read nothing');
   }
+});
+
+// A page posts its own hello (as main-world.js would) and asks for a file
+// through the port it made; the replies that come back within 2 s.
+async function ownHello(page, hex) {
+  return page.evaluate(async (h) => {
+    const replies = [];
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (event) => replies.push(event.data);
+    window.postMessage({ type: 'costore-hello' }, '*', [channel.port2]);
+    channel.port1.postMessage({ id: 1, op: 'open', hash: h });
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    return { secure: isSecureContext, origin: self.origin, api: 'crossOriginStorage' in navigator, replies };
+  }, hex);
+}
+
+test('a page that is not a secure context gets no API, and its own hello is ignored', async () => {
+  const origin = `http://${INSECURE_HOST}:${new URL(serverA.origin).port}`;
+  const page = await browser.context.newPage();
+  const before = agent.requests.length;
+  try {
+    await page.goto(`${origin}/`);
+    const result = await ownHello(page, MODEL_HEX);
+    assert.equal(result.secure, false);
+    assert.equal(result.origin, origin);
+    assert.equal(result.api, false, '[SecureContext]');
+    assert.deepEqual(result.replies, [], 'content.js took no hello from a non-secure page');
+  } finally {
+    await page.close();
+  }
+  assert.equal(agent.requests.length, before, 'nobody was asked for it');
+  // The service worker refuses such an origin too (the native host does as
+  // well: native_host_test).
+  const worker = await browser.worker();
+  const chosen = await worker.evaluate(() => [
+    senderOrigin({ tab: { id: 1 }, origin: 'http://example.com', url: 'http://example.com/' }, {}),
+    senderOrigin({ tab: { id: 1 }, origin: 'http://192.168.1.2:8001', url: 'http://192.168.1.2:8001/' }, {}),
+    senderOrigin({ tab: { id: 1 }, origin: 'http://127.0.0.1:8001', url: 'http://127.0.0.1:8001/' }, {}),
+    senderOrigin({ tab: { id: 1 }, origin: 'http://localhost:8002', url: 'http://localhost:8002/' }, {}),
+    senderOrigin({ tab: { id: 1 }, origin: 'http://[::1]:1', url: 'http://[::1]:1/' }, {}),
+    senderOrigin({ tab: { id: 1 }, origin: 'https://x', url: 'https://x/' }, {}),
+  ]);
+  assert.deepEqual(chosen,
+                   [null, null, 'http://127.0.0.1:8001', 'http://localhost:8002', 'http://[::1]:1', 'https://x']);
+});
+
+test('a sandboxed document (opaque origin) is not its URL\'s site', async () => {
+  const page = await browser.context.newPage();
+  const before = agent.requests.length;
+  try {
+    await page.goto(`${serverA.origin}/sandboxed`);
+    const result = await ownHello(page, MODEL_HEX);  // A's own file: A may read it
+    assert.equal(result.origin, 'null');
+    assert.equal(result.api, false, 'no API in an opaque origin');
+    assert.deepEqual(result.replies, [], 'content.js took no hello from a sandboxed document');
+  } finally {
+    await page.close();
+  }
+  assert.equal(agent.requests.length, before);
+  // Chromium names the sender's origin "null"; Firefox gives only the URL,
+  // so the worker asks the content script's own view of the origin.
+  const worker = await browser.worker();
+  const a = serverA.origin;
+  const chosen = await worker.evaluate((origin) => [
+    senderOrigin({ tab: { id: 1 }, origin: 'null', url: `${origin}/sandboxed` }, { frameOrigin: 'null' }),
+    senderOrigin({ tab: { id: 1 }, url: `${origin}/sandboxed` }, { frameOrigin: 'null' }),
+    senderOrigin({ tab: { id: 1 }, url: `${origin}/sandboxed` }, {}),
+    senderOrigin({ tab: { id: 1 }, url: `${origin}/` }, { frameOrigin: origin }),
+  ], a);
+  assert.deepEqual(chosen, [null, null, null, a]);
 });
 
 let secondHex;
@@ -270,17 +375,34 @@ test('a public site, whose own loopback fetches Local Network Access blocks, get
   }
 });
 
+// How many times `origin` read the file, as costored counts.
+async function readsBy(origin, hex) {
+  const usage = JSON.parse((await lib.cli('usage', `sha256:${hex}`, '--json')).stdout);
+  const principals = usage.principals ?? usage;
+  return principals.filter((p) => p.origin === origin).reduce((n, p) => n + (p.reads || 0), 0);
+}
+
 test('requestFileHandles: all or nothing', async () => {
+  const readsBefore = await readsBy(serverA.origin, MODEL_HEX);
   const both = await pageA.evaluate(async (hexes) => {
     const handles = await navigator.crossOriginStorage.requestFileHandles(
       hexes.map((value) => ({ algorithm: 'SHA-256', value })));
     return Promise.all(handles.map(async (h) => window.sha256Hex(await h.getFile())));
   }, [MODEL_HEX, secondHex]);
   assert.deepEqual(both, [MODEL_HEX, secondHex]);
+  const readsAfter = await readsBy(serverA.origin, MODEL_HEX);
+  assert.ok(readsAfter > readsBefore, 'costored counts the reads');
   const missing = await pageA.evaluate((hexes) => navigator.crossOriginStorage
     .requestFileHandles(hexes.map((value) => ({ algorithm: 'SHA-256', value })))
     .then(() => 'resolved', (error) => error.name), [MODEL_HEX, UNKNOWN_HEX]);
   assert.equal(missing, 'NotFoundError');
+  // The first miss stops it: the file after it is never opened.
+  const readsNow = await readsBy(serverA.origin, MODEL_HEX);
+  const missingFirst = await pageA.evaluate((hexes) => navigator.crossOriginStorage
+    .requestFileHandles(hexes.map((value) => ({ algorithm: 'SHA-256', value })))
+    .then(() => 'resolved', (error) => error.name), [UNKNOWN_HEX, MODEL_HEX]);
+  assert.equal(missingFirst, 'NotFoundError');
+  assert.equal(await readsBy(serverA.origin, MODEL_HEX), readsNow, 'no bytes of the file after the miss moved');
 });
 
 test('the popup lists what the current site stored, and only that', async () => {
@@ -331,23 +453,50 @@ test('the service worker stopped mid-transfer: the call completes or fails clean
   const outcomes = [];
   for (const transport of ['native', 'auto']) {
     await setTransport(transport);
-    const call = pageB.evaluate((hex) => window.cosRead(hex), bigHex);
+    const worker = await browser.worker();
+    // Chromium reports the worker's running status (through the CDP session).
+    let onVersions;
+    const stopped = new Promise((resolve) => {
+      onVersions = ({ versions }) => {
+        if (versions.some((v) => v.runningStatus === 'stopped')) resolve(true);
+      };
+      cdp.on('ServiceWorker.workerVersionUpdated', onVersions);
+    });
+    const idsBefore = await worker.evaluate(() => nextId);  // requests the worker sent the host so far
+    await pageB.evaluate((hex) => {
+      window.readDone = false;
+      window.pendingRead = window.cosRead(hex).finally(() => { window.readDone = true; });
+    }, bigHex);
     // Native messaging carries ~10-15 MB/s, so 48 MB are mid-way after a
     // second; the loopback endpoint is faster: stop it sooner.
     await new Promise((resolve) => setTimeout(resolve, transport === 'native' ? 1500 : 150));
+    const sentBeforeStop = (await worker.evaluate(() => nextId)) - idsBefore;
+    const doneBeforeStop = await pageB.evaluate(() => window.readDone);
     await cdp.send('ServiceWorker.stopAllWorkers');
     let timer;
-    const result = await Promise.race([
-      call, new Promise((resolve) => { timer = setTimeout(() => resolve({ hung: true }), 90000); })]);
+    const timeout = (what, ms = 90000) => new Promise((resolve) => { timer = setTimeout(() => resolve(what), ms); });
+    const reallyStopped = await Promise.race([stopped, timeout(false, 10000)]);
+    clearTimeout(timer);
+    cdp.off('ServiceWorker.workerVersionUpdated', onVersions);
+    assert.equal(reallyStopped, true, `${transport}: the worker really stopped`);
+    // The stop came mid-transfer: the read had started (the worker had sent
+    // the host the open and, for chunks, several reads) and not finished.
+    assert.equal(doneBeforeStop, false, `${transport}: the read was still going when the worker stopped`);
+    assert.ok(sentBeforeStop >= (transport === 'native' ? 3 : 1),
+              `${transport}: the transfer had begun (${sentBeforeStop} host requests)`);
+    const result = await Promise.race([pageB.evaluate(() => window.pendingRead), timeout({ hung: true })]);
     clearTimeout(timer);
     assert.notEqual(result.hung, true, `${transport}: the call settled`);
-    if (result.ok) {
+    if (transport === 'native' || result.ok) {
+      // Through the worker, the read is retried from the start: it completes.
+      assert.equal(result.ok, true, `${transport}: completed: ${JSON.stringify(result)}`);
       assert.equal(result.sha256, bigHex, `${transport}: completed with the right bytes`);
     } else {
       assert.equal(result.isDOMException, true, `${transport}: failed with a DOMException: ${JSON.stringify(result)}`);
     }
     outcomes.push(`${transport}: ${result.ok ? 'completed' : `failed cleanly (${result.name})`} in ` +
-                  `${Math.round(result.ms)} ms (last transport: ${await lastTransport()})`);
+                  `${Math.round(result.ms)} ms after ${sentBeforeStop} host requests before the stop ` +
+                  `(last transport: ${await lastTransport()})`);
   }
   await setTransport('auto');
   // And the next call works.

@@ -86,7 +86,8 @@ export const INDEX_HTML = `<!doctype html><html><head><meta charset="utf-8"><tit
 <script src="/helpers.js"></script></head><body><h1>costore test page</h1></body></html>`;
 
 // A static HTTP server on host:port (port 0: any). `routes` maps a path to
-// {file} or {body, type}. Counts the requests per path.
+// {file} or {body, type}, either with optional {headers}. Counts the
+// requests per path.
 export async function startServer(host, port, routes = {}) {
   const counts = new Map();
   const all = { '/': { body: INDEX_HTML, type: 'text/html' }, '/helpers.js': { body: PAGE_HELPERS, type: 'text/javascript' }, ...routes };
@@ -99,7 +100,7 @@ export async function startServer(host, port, routes = {}) {
       return;
     }
     const headers = { 'Content-Type': route.type || 'application/octet-stream', 'Cache-Control': 'no-store',
-                      'Access-Control-Allow-Origin': '*' };
+                      'Access-Control-Allow-Origin': '*', ...(route.headers || {}) };
     if (route.file) {
       headers['Content-Length'] = fs.statSync(route.file).size;
       res.writeHead(200, headers);

@@ -1,10 +1,18 @@
 // The native host without a browser or a daemon: framing, message parsing
 // and validation, and the request handlers over a fake store.
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -256,6 +264,22 @@ TEST(Protocol, WebOrigins) {
   }
 }
 
+TEST(Protocol, OnlyPotentiallyTrustworthyOriginsAreTaken) {
+  // navigator.crossOriginStorage is [SecureContext]: https, or http on a
+  // loopback host (what the demo and the e2e test use).
+  for (const char* good : {"https://x", "https://huggingface.co", "https://a.example:8443", "http://127.0.0.1:8001",
+                           "http://127.0.0.1", "http://127.1.2.3:9", "http://localhost:8002", "http://localhost",
+                           "http://app.localhost:3000", "http://[::1]:1", "http://[::1]"}) {
+    EXPECT_TRUE(IsTrustworthyWebOrigin(good)) << good;
+  }
+  for (const char* bad : {"http://example.com", "http://example.com:8080", "http://192.168.1.1",
+                          "http://10.0.0.1:8001", "http://128.0.0.1", "http://[::2]:1", "http://[::ffff:127.0.0.1]",
+                          "http://localhost.example.com", "http://127.0.0.1.example", "http://localhostx",
+                          "http://xlocalhost", "null", "ftp://127.0.0.1", "https://Example.com"}) {
+    EXPECT_FALSE(IsTrustworthyWebOrigin(bad)) << bad;
+  }
+}
+
 TEST(Protocol, Digests) {
   std::string hex = "7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49";
   EXPECT_EQ(ParseDigest(hex), "sha256:" + hex);
@@ -398,6 +422,20 @@ TEST_F(HostTest, OpenRefusesBadOriginsAndDigests) {
   EXPECT_EQ(Call({{"op", "list"}, {"origin", "chrome-extension://x"}})["error"], "InvalidArgument");
 }
 
+TEST_F(HostTest, NonSecureOriginsAreRefused) {
+  std::string hex(64, 'a');
+  for (const char* origin : {"http://example.com", "http://example.com:8001", "http://192.168.0.2:8002"}) {
+    EXPECT_EQ(Call({{"op", "open"}, {"origin", origin}, {"digest", hex}})["error"], "InvalidArgument") << origin;
+    EXPECT_EQ(Call({{"op", "create"}, {"origin", origin}, {"digest", hex}})["error"], "InvalidArgument") << origin;
+    EXPECT_EQ(Call({{"op", "list"}, {"origin", origin}})["error"], "InvalidArgument") << origin;
+  }
+  for (const char* origin : {"http://127.0.0.1:8001", "http://localhost:8002", "http://[::1]:1", "https://x"}) {
+    EXPECT_EQ(Call({{"op", "open"}, {"origin", origin}, {"digest", hex}})["error"], "NotFound") << origin;
+    EXPECT_EQ(Call({{"op", "create"}, {"origin", origin}, {"digest", hex}})["ok"], true) << origin;
+    EXPECT_EQ(Call({{"op", "list"}, {"origin", origin}})["ok"], true) << origin;
+  }
+}
+
 TEST_F(HostTest, AMissIsNotFoundInFixedWords) {
   json reply = Call({{"op", "open"}, {"origin", "https://a.example"}, {"digest", std::string(64, 'b')}});
   EXPECT_EQ(reply["ok"], false);
@@ -481,6 +519,305 @@ TEST_F(HostTest, OutOfOrderChunksAbortTheUpload) {
   EXPECT_EQ(Call(second)["error"], "InvalidArgument");
   EXPECT_EQ(Call(finish)["error"], "Gone");
   EXPECT_TRUE(backend_.files.empty());
+}
+
+// --- limits per site ---------------------------------------------------------
+
+// Opens wait until released; files are never found.
+class GatedBackend : public FakeBackend {
+ public:
+  client::OpenedFile Open(const std::string& digest, const std::string& origin) override {
+    std::unique_lock<std::mutex> lock(gate_mu);
+    ++waiting;
+    gate_cv.notify_all();
+    gate_cv.wait(lock, [this] { return open; });
+    lock.unlock();
+    return FakeBackend::Open(digest, origin);
+  }
+  void WaitForWaiting(int n) {
+    std::unique_lock<std::mutex> lock(gate_mu);
+    ASSERT_TRUE(gate_cv.wait_for(lock, std::chrono::seconds(10), [&] { return waiting >= n; })) << waiting;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(gate_mu);
+    open = true;
+    gate_cv.notify_all();
+  }
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  int waiting = 0;
+  bool open = false;
+};
+
+std::string OpenMessage(int id, const std::string& origin) {
+  return json{{"id", id}, {"op", "open"}, {"origin", origin}, {"digest", std::string(64, 'c')}}.dump();
+}
+
+TEST(HostLimits, OneSiteCannotTakeEveryRequestSlot) {
+  GatedBackend backend;
+  Pipe sink;
+  FrameWriter writer(sink.write_fd);
+  Host::Options options;
+  options.http = false;
+  options.max_in_flight = 32;
+  options.max_in_flight_per_origin = 8;
+  auto host = std::make_unique<Host>(&backend, &writer, options);
+  const std::string a = "https://a.example", b = "https://b.example";
+  for (int id = 1; id <= 8; ++id) host->HandleMessage(OpenMessage(id, a));
+  backend.WaitForWaiting(8);
+  host->HandleMessage(OpenMessage(9, a));  // refused at once
+  host->HandleMessage(OpenMessage(10, b));  // another site still gets in
+  backend.WaitForWaiting(9);
+  FrameReader reader(sink.read_fd);
+  json refused = json::parse(reader.Next().payload);
+  EXPECT_EQ(refused["id"], 9);
+  EXPECT_EQ(refused["error"], "Busy");
+  EXPECT_EQ(refused["message"], "too many requests in flight for this site");
+  backend.Release();
+  host.reset();  // waits for every reply
+  sink.CloseWrite();
+  std::set<int> answered;
+  for (Frame frame = reader.Next(); frame.status == FrameStatus::kOk; frame = reader.Next()) {
+    json reply = json::parse(frame.payload);
+    EXPECT_EQ(reply["error"], "NotFound") << reply;
+    answered.insert(reply["id"].get<int>());
+  }
+  EXPECT_EQ(answered, (std::set<int>{1, 2, 3, 4, 5, 6, 7, 8, 10}));
+}
+
+TEST(HostLimits, TransfersAreCappedPerSiteChunkedOnesIncluded) {
+  FakeBackend backend;
+  Pipe sink;
+  FrameWriter writer(sink.write_fd);
+  Host::Options options;
+  options.http = false;
+  options.max_transfers = 5;
+  options.max_transfers_per_origin = 2;
+  Host host(&backend, &writer, options);
+  auto call = [&](json request) {
+    request["id"] = 1;
+    return host.Dispatch(std::get<Request>(ParseRequest(request.dump())));
+  };
+  const std::string a = "https://a.example", b = "https://b.example", c = "https://c.example";
+  std::string hex = Sha256Hex("abc");
+  json first = call({{"op", "create"}, {"origin", a}, {"digest", hex}});
+  ASSERT_EQ(first["ok"], true);
+  // Its first chunk takes it out of the token registry: it still counts.
+  ASSERT_EQ(call({{"op", "write"}, {"origin", a}, {"transfer", first["transfer"]}, {"offset", 0}, {"data", "YWI="}})
+                ["ok"],
+            true);
+  EXPECT_EQ(call({{"op", "create"}, {"origin", a}, {"digest", hex}})["ok"], true);
+  json third = call({{"op", "create"}, {"origin", a}, {"digest", hex}});
+  EXPECT_EQ(third["error"], "Busy");
+  EXPECT_EQ(third["message"], "too many transfers in flight for this site");
+  // Other sites are not starved by a's transfers.
+  EXPECT_EQ(call({{"op", "create"}, {"origin", b}, {"digest", hex}})["ok"], true);
+  EXPECT_EQ(call({{"op", "create"}, {"origin", b}, {"digest", hex}})["ok"], true);
+  // ... up to the cap of all sites.
+  json fifth = call({{"op", "create"}, {"origin", c}, {"digest", hex}});
+  EXPECT_EQ(fifth["ok"], true) << fifth;
+  EXPECT_EQ(call({{"op", "create"}, {"origin", c}, {"digest", hex}})["error"], "Busy");
+  // Finishing the chunked one frees its place.
+  EXPECT_EQ(call({{"op", "finish"}, {"origin", a}, {"transfer", first["transfer"]}})["ok"], false);  // "ab" != "abc"
+  EXPECT_EQ(call({{"op", "create"}, {"origin", a}, {"digest", hex}})["ok"], true);
+}
+
+// --- what a page is told ------------------------------------------------------
+
+class LeakyBackend : public FakeBackend {
+ public:
+  client::OpenedFile Open(const std::string&, const std::string&) override {
+    throw client::Error(client::ErrorCode::kIOError,
+                        "cannot open /home/alice/.local/share/costore/objects/ab/cdef: Permission denied");
+  }
+  client::FileInfo Store(int fd, const std::string&, const std::string&, std::optional<uint64_t>) override {
+    char buffer[4096];
+    while (::read(fd, buffer, sizeof buffer) > 0) {
+    }
+    throw client::Error(client::ErrorCode::kNoSpace, "no space on /home/alice/.local/share/costore (4 bytes left)");
+  }
+};
+
+TEST(HostErrors, PagesGetFixedWordsNotTheStoresMessage) {
+  LeakyBackend backend;
+  Pipe sink;
+  FrameWriter writer(sink.write_fd);
+  Host::Options options;
+  options.http = false;
+  Host host(&backend, &writer, options);
+  auto call = [&](json request) {
+    request["id"] = 1;
+    return host.Dispatch(std::get<Request>(ParseRequest(request.dump())));
+  };
+  const std::string a = "https://a.example";
+  json opened = call({{"op", "open"}, {"origin", a}, {"digest", std::string(64, 'd')}});
+  EXPECT_EQ(opened["error"], "IOError");
+  EXPECT_EQ(opened["message"], "the store failed");
+  json created = call({{"op", "create"}, {"origin", a}, {"digest", Sha256Hex("x")}});
+  json finished = call({{"op", "finish"}, {"origin", a}, {"transfer", created["transfer"]}});
+  EXPECT_EQ(finished["error"], "NoSpace");
+  EXPECT_EQ(finished["message"], "there is no space left for the store");
+  for (const json& reply : {opened, finished}) {
+    EXPECT_EQ(reply.dump().find("/home"), std::string::npos) << reply;
+    EXPECT_EQ(reply.dump().find("alice"), std::string::npos) << reply;
+  }
+}
+
+TEST_F(HostTest, DigestMismatchSaysNothingOfTheArrivedBytes) {
+  std::string hex = Sha256Hex("right");
+  json created = Call({{"op", "create"}, {"origin", "https://a.example"}, {"digest", hex}});
+  Call({{"op", "write"}, {"origin", "https://a.example"}, {"transfer", created["transfer"]}, {"offset", 0},
+        {"data", "d3Jvbmc="}});
+  json finished = Call({{"op", "finish"}, {"origin", "https://a.example"}, {"transfer", created["transfer"]}});
+  EXPECT_EQ(finished["error"], "DigestMismatch");
+  EXPECT_EQ(finished["message"], "the bytes do not match the hash");  // not "arrived sha256:..."
+}
+
+// --- uploads and descriptors -----------------------------------------------
+
+// Stores only once released.
+class GatedStore : public FakeBackend {
+ public:
+  client::FileInfo Store(int fd, const std::string& digest, const std::string& origin,
+                         std::optional<uint64_t> size) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return open_; });
+    }
+    return FakeBackend::Store(fd, digest, origin, size);
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+std::string FdTarget(int fd) {
+  char buffer[256];
+  std::string link = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = ::readlink(link.c_str(), buffer, sizeof buffer - 1);
+  return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
+}
+
+TEST(UploadSessionTest, FinishNeverClosesThePipeUnderAWrite) {
+  GatedStore backend;
+  std::string data(4 * 1024 * 1024, 'x');  // more than the pipe holds: the write blocks
+  WriteTransfer transfer{"https://a.example", "sha256:" + Sha256Hex(data), std::nullopt};
+  std::set<int> before;
+  for (int fd = 0; fd < 1024; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0) before.insert(fd);
+  }
+  UploadSession session(&backend, transfer, std::nullopt);
+  // The session's write end: the newest pipe descriptor.
+  int write_fd = -1;
+  for (int fd = 0; fd < 1024; ++fd) {
+    if (!before.count(fd) && ::fcntl(fd, F_GETFD) >= 0) write_fd = fd;
+  }
+  ASSERT_GE(write_fd, 0);
+  std::string pipe_name = FdTarget(write_fd);
+  ASSERT_EQ(pipe_name.rfind("pipe:", 0), 0u) << pipe_name;
+
+  std::atomic<bool> wrote{false};
+  std::thread writer([&] { wrote = session.Write(data.data(), data.size()); });
+  // Bytes in the pipe: the writer is inside Write, blocked in write(2) (the
+  // pipe holds at most 1 MiB and the store does not read yet).
+  int queued = 0;
+  for (int i = 0; i < 1000 && queued == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(::ioctl(write_fd, FIONREAD, &queued), 0);
+  }
+  ASSERT_GT(queued, 0);
+  json outcome;
+  std::thread finisher([&] { outcome = session.Finish(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Finish waits for the write: the descriptor is still that pipe, not
+  // closed (and free to be reused by any open()) under the writer.
+  EXPECT_EQ(FdTarget(write_fd), pipe_name);
+  backend.Release();
+  writer.join();
+  finisher.join();
+  EXPECT_TRUE(wrote);
+  EXPECT_EQ(outcome["ok"], true) << outcome;
+  EXPECT_EQ(session.written(), data.size());
+  EXPECT_FALSE(session.Write("y", 1));  // finished: nothing more goes anywhere
+}
+
+TEST(Descriptors, TheFramesDescriptorIsCloseOnExecAndAboveTheStandardThree) {
+  int saved = ::dup(STDOUT_FILENO);
+  ASSERT_GE(saved, 0);
+  int out = ReserveStdoutForFrames();
+  int flags = out >= 0 ? ::fcntl(out, F_GETFD) : -1;
+  struct stat out_stat {}, saved_stat {}, one_stat {}, err_stat {};
+  ::fstat(out, &out_stat);
+  ::fstat(saved, &saved_stat);
+  ::fstat(STDOUT_FILENO, &one_stat);
+  ::fstat(STDERR_FILENO, &err_stat);
+  ::dup2(saved, STDOUT_FILENO);  // give gtest its stdout back
+  ::close(saved);
+  ASSERT_GE(out, 3);
+  EXPECT_TRUE(flags & FD_CLOEXEC);
+  EXPECT_EQ(out_stat.st_ino, saved_stat.st_ino);  // the original stdout
+  EXPECT_EQ(one_stat.st_ino, err_stat.st_ino);    // fd 1 went to stderr
+  ::close(out);
+}
+
+TEST(Descriptors, TheManagerInheritsNoDescriptorButTheStandardThree) {
+  char dir_template[] = "/tmp/costore-manager-test-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir_template));
+  std::string dir = dir_template;
+  std::string script = dir + "/manager";
+  std::string report = dir + "/fds";
+  {
+    std::ofstream out(script);
+    // The descriptors the manager inherited, as "ls" (a child of the
+    // script's shell) sees its own.
+    out << "#!/bin/sh\n"
+           "ls /proc/self/fd > \"$COSTORE_TEST_FD_REPORT.tmp\"\n"
+           "mv \"$COSTORE_TEST_FD_REPORT.tmp\" \"$COSTORE_TEST_FD_REPORT\"\n";
+  }
+  ::chmod(script.c_str(), 0755);
+  ::setenv("COSTORE_TEST_FD_REPORT", report.c_str(), 1);
+  // A descriptor opened without O_CLOEXEC (as a library might), at a number
+  // no shell uses.
+  int stray = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(stray, 0);
+  int high = ::fcntl(stray, F_DUPFD, 57);
+  ::close(stray);
+  ASSERT_GE(high, 57);
+
+  FakeBackend backend;
+  Pipe sink;  // pipe(2): not close-on-exec either
+  FrameWriter writer(sink.write_fd);
+  Host::Options options;
+  options.http = false;
+  options.manager_command = script;
+  Host host(&backend, &writer, options);
+  json reply = host.Dispatch(std::get<Request>(ParseRequest(R"({"id":1,"op":"manager"})")));
+  ASSERT_EQ(reply["ok"], true) << reply;
+  for (int i = 0; i < 500 && ::access(report.c_str(), F_OK) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ifstream in(report);
+  ASSERT_TRUE(in) << "the manager did not run";
+  std::set<int> fds;
+  for (std::string line; std::getline(in, line);) fds.insert(std::stoi(line));
+  ::close(high);
+  ::unsetenv("COSTORE_TEST_FD_REPORT");
+  // 0-2, and the lowest free one, 3, that ls opened to read /proc/self/fd:
+  // not the stray descriptor, not the frames' pipe.
+  EXPECT_EQ(fds.count(high), 0u);
+  EXPECT_EQ(fds.count(sink.write_fd), 0u);
+  EXPECT_GT(sink.write_fd, 3);
+  EXPECT_EQ(fds, (std::set<int>{0, 1, 2, 3}));
+  ::unlink(report.c_str());
+  ::unlink(script.c_str());
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace

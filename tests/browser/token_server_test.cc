@@ -112,17 +112,43 @@ TEST(Tokens, AreLongRandomAndDistinct) {
 }
 
 TEST(Tokens, ExpireAndAreBounded) {
-  TokenRegistry registry(std::chrono::milliseconds(50), 2);
+  // A clock of the test's own: no sleeping, no wall-clock margins.
+  auto now = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  TokenRegistry registry(std::chrono::seconds(120), 2, [now] { return *now; });
   std::string a = registry.Add(std::make_shared<WriteTransfer>());
+  *now += std::chrono::seconds(60);
   std::string b = registry.Add(std::make_shared<WriteTransfer>());
   EXPECT_FALSE(a.empty());
   EXPECT_FALSE(b.empty());
   EXPECT_TRUE(registry.Add(std::make_shared<WriteTransfer>()).empty());  // full
   EXPECT_TRUE(registry.Peek(a));
-  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  *now += std::chrono::seconds(59);  // a: 119 s old, still live
+  EXPECT_EQ(registry.live(), 2u);
+  EXPECT_TRUE(registry.Peek(a));
+  *now += std::chrono::seconds(1);  // a: 120 s old, expired; b: 60 s
   EXPECT_FALSE(registry.Take(a));
-  EXPECT_EQ(registry.live(), 0u);
-  EXPECT_FALSE(registry.Add(std::make_shared<WriteTransfer>()).empty());
+  EXPECT_EQ(registry.live(), 1u);
+  EXPECT_FALSE(registry.Add(std::make_shared<WriteTransfer>()).empty());  // room again
+  *now += std::chrono::seconds(60);
+  EXPECT_FALSE(registry.Take(b));
+  EXPECT_EQ(registry.live(), 1u);
+}
+
+TEST(Tokens, AreCountedPerOrigin) {
+  TokenRegistry registry;
+  auto for_origin = [](const char* origin) {
+    auto transfer = std::make_shared<WriteTransfer>();
+    transfer->origin = origin;
+    return transfer;
+  };
+  std::string a1 = registry.Add(for_origin("https://a.example"));
+  registry.Add(for_origin("https://a.example"));
+  registry.Add(for_origin("https://b.example"));
+  EXPECT_EQ(registry.LiveFor("https://a.example"), 2u);
+  EXPECT_EQ(registry.LiveFor("https://b.example"), 1u);
+  EXPECT_EQ(registry.LiveFor("https://c.example"), 0u);
+  registry.Take(a1);
+  EXPECT_EQ(registry.LiveFor("https://a.example"), 1u);
 }
 
 TEST(Tokens, TheSecretHalfMustMatch) {
@@ -183,10 +209,18 @@ TEST_F(TokenServerTest, ServesNoOtherPathOrMethod) {
   EXPECT_EQ(head->status, 404);
   auto del = client_->Delete(("/t/" + token).c_str(), origin);
   ASSERT_TRUE(del);
-  EXPECT_NE(del->status, 200);
+  EXPECT_EQ(del->status, 404);
+  EXPECT_TRUE(del->body.empty());
   auto post = client_->Post(("/t/" + token).c_str(), origin, "x", "text/plain");
   ASSERT_TRUE(post);
-  EXPECT_NE(post->status, 200);
+  EXPECT_EQ(post->status, 404);
+  EXPECT_TRUE(post->body.empty());
+  auto put = client_->Put(("/t/" + token).c_str(), origin, "x", "text/plain");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 404);
+  auto patch = client_->Patch(("/t/" + token).c_str(), origin, "x", "text/plain");
+  ASSERT_TRUE(patch);
+  EXPECT_EQ(patch->status, 404);
   // None of them consumed the token.
   auto right = Get("/t/" + token);
   ASSERT_TRUE(right);
