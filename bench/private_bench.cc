@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/keyring_harness.h"
 
@@ -42,25 +43,9 @@ namespace {
 
 using costore::test::DaemonHarness;
 using costore::test::Dict;
+using costore::bench::Median;
+using costore::bench::Now;
 using costore::test::KeyringHarness;
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-uint64_t ParseBytes(const std::string& text) {
-  char* end = nullptr;
-  uint64_t n = std::strtoull(text.c_str(), &end, 10);
-  if (*end == 'K' || *end == 'k') n <<= 10;
-  if (*end == 'M' || *end == 'm') n <<= 20;
-  if (*end == 'G' || *end == 'g') n <<= 30;
-  return n;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 std::string Command(const std::string& command) {
   std::string out;
@@ -87,11 +72,11 @@ int main(int argc, char** argv) {
   uint64_t bytes = 256ull << 20;
   int rounds = 3;
   std::string markdown;
-  if (const char* env = std::getenv("COSTORE_BENCH_BYTES")) bytes = ParseBytes(env);
+  if (const char* env = std::getenv("COSTORE_BENCH_BYTES")) bytes = costore::bench::ParseBytes(env);
   if (const char* env = std::getenv("COSTORE_BENCH_ROUNDS")) rounds = std::atoi(env);
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--bytes" && i + 1 < argc) bytes = ParseBytes(argv[++i]);
+    if (arg == "--bytes" && i + 1 < argc) bytes = costore::bench::ParseBytes(argv[++i]);
     else if (arg == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
     else if (arg == "--markdown" && i + 1 < argc) markdown = argv[++i];
     else {
@@ -112,12 +97,7 @@ int main(int argc, char** argv) {
     std::vector<char> block(1 << 20);
     uint64_t state = 0x243f6a8885a308d3ull;
     for (uint64_t done = 0; done < bytes; done += block.size()) {
-      for (size_t j = 0; j < block.size(); j += 8) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        std::memcpy(block.data() + j, &state, 8);
-      }
+      costore::bench::FillXorshift(&block, &state);
       out.write(block.data(), static_cast<std::streamsize>(std::min<uint64_t>(block.size(), bytes - done)));
     }
   }

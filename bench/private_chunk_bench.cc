@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "daemon/crypto/sealed_file.h"
 #include "daemon/engine/blob_store.h"
 #include "daemon/engine/private_files.h"
@@ -36,9 +37,10 @@
 namespace costore {
 namespace {
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using bench::FillXorshift;
+using bench::Median;
+using bench::Now;
+using bench::ParseBytes;
 
 double CpuSeconds() {
   rusage usage{};
@@ -49,20 +51,6 @@ double CpuSeconds() {
 struct Sample {
   double wall = 0, cpu = 0;
 };
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-uint64_t ParseBytes(const char* text) {
-  char* end = nullptr;
-  uint64_t n = std::strtoull(text, &end, 10);
-  if (*end == 'K' || *end == 'k') n <<= 10;
-  if (*end == 'M' || *end == 'm') n <<= 20;
-  if (*end == 'G' || *end == 'g') n <<= 30;
-  return n;
-}
 
 void Die(const Status& s, const char* what) {
   if (s.ok()) return;
@@ -101,12 +89,7 @@ int main(int argc, char** argv) {
     std::vector<char> block(1 << 20);
     uint64_t state = 0x9e3779b97f4a7c15ull;
     for (uint64_t done = 0; done < bytes; done += block.size()) {
-      for (size_t j = 0; j < block.size(); j += 8) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        std::memcpy(block.data() + j, &state, 8);
-      }
+      FillXorshift(&block, &state);
       size_t n = static_cast<size_t>(std::min<uint64_t>(block.size(), bytes - done));
       if (write(fd, block.data(), n) != static_cast<ssize_t>(n)) return 1;
     }

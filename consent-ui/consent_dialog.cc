@@ -15,34 +15,15 @@
 
 #include "consent-ui/display.h"
 #include "consent-ui/icons.h"
+#include "consent-ui/labels.h"
 
 namespace costore::ui {
 namespace {
 
 int g_arm_delay_ms = 700;
 
-QLabel* PlainLabel(const QString& text, const char* object_name, QWidget* parent) {
-  auto* label = new QLabel(parent);
-  // Everything shown here comes from other programs: never let QLabel guess
-  // that it is rich text.
-  label->setTextFormat(Qt::PlainText);
-  label->setText(text);
-  label->setObjectName(QLatin1String(object_name));
-  return label;
-}
-
-void MakeSecondary(QLabel* label, qreal scale = 0.9) {
-  QPalette palette = label->palette();
-  palette.setColor(QPalette::WindowText, palette.color(QPalette::PlaceholderText));
-  label->setPalette(palette);
-  QFont font = label->font();
-  font.setPointSizeF(font.pointSizeF() * scale);
-  label->setFont(font);
-}
-
-QString Plural(qsizetype n, const char* one, const char* many) {
-  return n == 1 ? QStringLiteral("1 %1").arg(QLatin1String(one)) : QStringLiteral("%1 %2").arg(n).arg(QLatin1String(many));
-}
+// How much smaller the dialog's secondary lines are.
+constexpr qreal kSecondaryScale = 0.9;
 
 // "other sites", "other apps" or "other sites and apps", after who stored
 // the files.
@@ -92,8 +73,8 @@ AttributionLines DescribeAttribution(const QList<Attribution>& attribution) {
   if (stored_by.size() > kShown) shown << QStringLiteral("%1 more").arg(stored_by.size() - kShown);
   lines.stored_by = shown.isEmpty() ? QStringLiteral("no record of who stored it") : shown.join(QStringLiteral(", "));
   QStringList used_by;
-  if (!sites.isEmpty()) used_by << Plural(sites.size(), "site", "sites");
-  if (!apps.isEmpty()) used_by << Plural(apps.size(), "app", "apps");
+  if (!sites.isEmpty()) used_by << CountText(sites.size(), "site", "sites");
+  if (!apps.isEmpty()) used_by << CountText(apps.size(), "app", "apps");
   lines.used_by = used_by.join(QStringLiteral(" and "));
   if (last_used > 0) lines.used_by += QStringLiteral(" · last used %1").arg(FormatWhen(last_used));
   return lines;
@@ -120,7 +101,7 @@ QWidget* FileRow(const RequestedFile& file, QWidget* parent) {
     auto* hint = PlainLabel(Breakable(name), "fileHint", row);
     hint->setWordWrap(true);
     hint->setAccessibleName(name);
-    MakeSecondary(hint);
+    MakeSecondary(hint, kSecondaryScale);
     grid->addWidget(hint, line++, 0, 1, 2);
   }
   auto* digest = PlainLabel(ShortDigest(file.digest), "fileDigest", row);
@@ -182,7 +163,7 @@ ConsentDialog::ConsentDialog(const ConsentRequest& request, QWidget* parent)
   origin_label->setToolTip(subtitle);
   origin_label->setWordWrap(true);
   origin_label->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  MakeSecondary(origin_label);
+  MakeSecondary(origin_label, kSecondaryScale);
   names->addWidget(origin_label);
   if (for_site && !site.secure) {
     auto* insecure = PlainLabel(QStringLiteral("Not a secure connection: this page was not loaded over HTTPS."),
@@ -224,7 +205,7 @@ ConsentDialog::ConsentDialog(const ConsentRequest& request, QWidget* parent)
   app_row->addWidget(app_label);
   if (for_site && request_.app.startsWith(QLatin1Char('/'))) {
     auto* app_path = PlainLabel(Sanitize(request_.app), "appPath", this);
-    MakeSecondary(app_path);
+    MakeSecondary(app_path, kSecondaryScale);
     app_row->addWidget(app_path);
   }
   app_row->addStretch(1);
@@ -286,11 +267,11 @@ ConsentDialog::ConsentDialog(const ConsentRequest& request, QWidget* parent)
                      .arg(who, request_.files.size() == 1 ? QStringLiteral("this file") : QStringLiteral("these files")),
       "privacyNote", this);
   note->setWordWrap(true);
-  MakeSecondary(note);
+  MakeSecondary(note, kSecondaryScale);
   layout->addWidget(note);
 
   waiting_ = PlainLabel(QString(), "waiting", this);
-  MakeSecondary(waiting_);
+  MakeSecondary(waiting_, kSecondaryScale);
   waiting_->hide();
   layout->addWidget(waiting_);
 

@@ -26,6 +26,7 @@
 
 #include "consent-ui/display.h"
 #include "consent-ui/icons.h"
+#include "consent-ui/labels.h"
 
 namespace costore::ui {
 namespace {
@@ -36,26 +37,8 @@ T Get(const QVariantMap& map, const char* key) {
   return v.canConvert<T>() ? v.value<T>() : T{};
 }
 
-QLabel* PlainLabel(const QString& text, const char* object_name, QWidget* parent) {
-  auto* label = new QLabel(parent);
-  label->setTextFormat(Qt::PlainText);
-  label->setText(text);
-  label->setObjectName(QLatin1String(object_name));
-  return label;
-}
-
-void MakeSecondary(QWidget* widget, qreal scale = 0.92) {
-  QPalette palette = widget->palette();
-  palette.setColor(QPalette::WindowText, palette.color(QPalette::PlaceholderText));
-  widget->setPalette(palette);
-  QFont font = widget->font();
-  font.setPointSizeF(font.pointSizeF() * scale);
-  widget->setFont(font);
-}
-
-QString CountText(int n, const char* one, const char* many) {
-  return n == 1 ? QStringLiteral("1 %1").arg(QLatin1String(one)) : QStringLiteral("%1 %2").arg(n).arg(QLatin1String(many));
-}
+// How much smaller the window's secondary lines are.
+constexpr qreal kSecondaryScale = 0.92;
 
 QString UsedByText(const FileRow& row) {
   if (!row.usage_known) return CountText(static_cast<int>(row.used_by), "site or app", "sites and apps");
@@ -227,7 +210,7 @@ void ManagerWindow::buildUi() {
   titles->addWidget(title);
   auto* subtitle = PlainLabel(QStringLiteral("One copy on this computer, shared by your browsers and apps"),
                               "subtitle", central);
-  MakeSecondary(subtitle);
+  MakeSecondary(subtitle, kSecondaryScale);
   titles->addWidget(subtitle);
   header->addLayout(titles, 1);
   total_ = PlainLabel(QString(), "total", central);
@@ -332,7 +315,7 @@ QWidget* ManagerWindow::buildFilesTab() {
   actions->addWidget(delete_);
   auto* hint = PlainLabel(QStringLiteral("Deleting a file frees its space; a site that needs it again downloads it again."),
                           "filesHint", page);
-  MakeSecondary(hint);
+  MakeSecondary(hint, kSecondaryScale);
   actions->addWidget(hint, 1);
   layout->addLayout(actions);
   return page;
@@ -369,7 +352,7 @@ QWidget* ManagerWindow::buildSitesTab() {
   actions->addWidget(forget_);
   auto* hint = PlainLabel(QStringLiteral("Forgetting a site removes its permissions and records, and the files only it stored."),
                           "sitesHint", page);
-  MakeSecondary(hint);
+  MakeSecondary(hint, kSecondaryScale);
   actions->addWidget(hint, 1);
   layout->addLayout(actions);
   return page;
@@ -422,7 +405,7 @@ QWidget* ManagerWindow::buildSettingsTab() {
                      "With “Deny without asking”, everything else is refused."),
       "settingsNote", page);
   settings_note_->setWordWrap(true);
-  MakeSecondary(settings_note_);
+  MakeSecondary(settings_note_, kSecondaryScale);
   outer->addSpacing(6);
   outer->addWidget(settings_note_);
   outer->addStretch(1);

@@ -373,24 +373,66 @@ std::string DescribeGrant(const Principal& who, const std::string& digest) {
   return Quote(digest) + " to app " + Quote(who.app) + " origin " + Quote(who.origin);
 }
 
-Status NoSuchFile(const Digest& digest) {
-  return Status::NotFound("no file " + digest.ToString() + " in the catalog");
+Status NoSuchFile(const std::string& digest) {
+  return Status::NotFound("no file " + digest + " in the catalog");
+}
+
+Status NoPrivateEntryOf(const std::string& digest) {
+  return Status::NotFound("no private entry of " + digest + " in the catalog");
+}
+
+Status NoSuchPrivateEntry(int64_t id) {
+  return Status::NotFound("no private entry " + std::to_string(id) + " in the catalog");
+}
+
+// SQLite keeps sizes as signed 64-bit integers.
+Status CheckStoredSize(uint64_t size, const Digest& digest) {
+  if (size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Status::InvalidArgument("size " + std::to_string(size) + " of " + digest.ToString() +
+                                   " is too large");
+  }
+  return Status::OK();
+}
+
+// Prepares `sql`, binds `param` (text or integer) as ?1 and steps once;
+// *has_row says whether a row came back.
+template <typename Param>
+Status StepWith(sqlite3* db, const std::string& what, const char* sql, const Param& param, bool* has_row) {
+  Statement stmt(db, what);
+  Status s = stmt.Prepare(sql);
+  if (!s.ok()) return s;
+  stmt.Bind(1, param);
+  return stmt.Step(has_row);
+}
+
+// Runs `sql`, which returns no row, with `param` as ?1.
+template <typename Param>
+Status RunWith(sqlite3* db, const std::string& what, const char* sql, const Param& param) {
+  bool has_row = false;
+  return StepWith(db, what, sql, param, &has_row);
+}
+
+// Reads every row `stmt` returns, each decoded by `read`, into *out.
+template <typename Record>
+Status CollectRows(Statement* stmt, Status (*read)(const Statement&, Record*), std::vector<Record>* out) {
+  for (;;) {
+    bool has_row = false;
+    Status s = stmt->Step(&has_row);
+    if (!s.ok()) return s;
+    if (!has_row) return Status::OK();
+    Record record;
+    s = read(*stmt, &record);
+    if (!s.ok()) return s;
+    out->push_back(std::move(record));
+  }
 }
 
 Status FileExists(sqlite3* db, const std::string& digest, const std::string& what, bool* exists) {
-  Statement stmt(db, what);
-  Status s = stmt.Prepare("SELECT 1 FROM files WHERE digest = ?1");
-  if (!s.ok()) return s;
-  stmt.Bind(1, digest);
-  return stmt.Step(exists);
+  return StepWith(db, what, "SELECT 1 FROM files WHERE digest = ?1", digest, exists);
 }
 
 Status PrivateFileExists(sqlite3* db, const std::string& digest, const std::string& what, bool* exists) {
-  Statement stmt(db, what);
-  Status s = stmt.Prepare("SELECT 1 FROM private_files WHERE digest = ?1 LIMIT 1");
-  if (!s.ok()) return s;
-  stmt.Bind(1, digest);
-  return stmt.Step(exists);
+  return StepWith(db, what, "SELECT 1 FROM private_files WHERE digest = ?1 LIMIT 1", digest, exists);
 }
 
 // Adds the principal if new; sets *id to its row id.
@@ -415,23 +457,37 @@ Status UpsertPrincipal(sqlite3* db, const Principal& who, const std::string& wha
   return Status::OK();
 }
 
-// Counts one store or one read of `digest` by `who` at `now_us`.
-Status CountUse(sqlite3* db, const std::string& digest, const Principal& who, bool is_store,
+// Where uses are counted: `usage` by a public file's digest,
+// `private_usage` by a private entry's id.
+struct UsageTable {
+  const char* table;
+  const char* file_column;
+};
+constexpr UsageTable kUsage{"usage", "digest"};
+constexpr UsageTable kPrivateUsage{"private_usage", "file"};
+
+// Counts one store or one read by `who` at `now_us` of the file that
+// `file` (a digest or an entry id) names in `usage`.
+template <typename FileKey>
+Status CountUse(sqlite3* db, const UsageTable& usage, const FileKey& file, const Principal& who, bool is_store,
                 int64_t now_us, const std::string& what) {
   int64_t principal_id = 0;
   Status s = UpsertPrincipal(db, who, what, &principal_id);
   if (!s.ok()) return s;
-  Statement upsert(db, what);
-  s = upsert.Prepare(
-      "INSERT INTO usage(digest, principal, stored, stores, reads, first_used, last_used)"
+  const std::string table = usage.table;
+  const std::string column = usage.file_column;
+  const std::string sql =
+      "INSERT INTO " + table + "(" + column + ", principal, stored, stores, reads, first_used, last_used)"
       " VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?5)"
-      " ON CONFLICT(digest, principal) DO UPDATE SET"
+      " ON CONFLICT(" + column + ", principal) DO UPDATE SET"
       "   stored = max(stored, excluded.stored),"
       "   stores = stores + excluded.stores,"
       "   reads = reads + excluded.reads,"
-      "   last_used = excluded.last_used");
+      "   last_used = excluded.last_used";
+  Statement upsert(db, what);
+  s = upsert.Prepare(sql.c_str());
   if (!s.ok()) return s;
-  upsert.Bind(1, digest)
+  upsert.Bind(1, file)
       .Bind(2, principal_id)
       .Bind(3, int64_t{is_store ? 1 : 0})
       .Bind(4, int64_t{is_store ? 0 : 1})
@@ -474,6 +530,8 @@ constexpr const char* kSelectPrivate =
     "       f.cipher, f.chunk_size, f.key_version, f.wrapped_key"
     " FROM private_files f JOIN principals p ON p.id = f.owner"
     " LEFT JOIN private_usage u ON u.file = f.id ";
+// How lists of private entries are ordered.
+constexpr const char* kPrivateOrder = "GROUP BY f.id ORDER BY f.digest, f.first_stored, f.id";
 
 Status ReadPrivateRecord(const Statement& stmt, PrivateFileRecord* out) {
   PrivateFileRecord record;
@@ -496,43 +554,103 @@ Status ReadPrivateRecord(const Statement& stmt, PrivateFileRecord* out) {
   return Status::OK();
 }
 
-// Runs a query of kSelectPrivate rows into *out.
-Status CollectPrivate(Statement* stmt, std::vector<PrivateFileRecord>* out) {
-  for (;;) {
-    bool has_row = false;
-    Status s = stmt->Step(&has_row);
-    if (!s.ok()) return s;
-    if (!has_row) return Status::OK();
-    PrivateFileRecord record;
-    s = ReadPrivateRecord(*stmt, &record);
-    if (!s.ok()) return s;
-    out->push_back(std::move(record));
-  }
+// Prepares kSelectPrivate followed by `rest` (WHERE, GROUP BY, ORDER BY).
+Status PreparePrivate(Statement* stmt, const std::string& rest) {
+  return stmt->Prepare((std::string(kSelectPrivate) + rest).c_str());
 }
 
-// Counts one store or one read of private entry `file` by `who`.
-Status CountPrivateUse(sqlite3* db, int64_t file, const Principal& who, bool is_store, int64_t now_us,
-                       const std::string& what) {
-  int64_t principal_id = 0;
-  Status s = UpsertPrincipal(db, who, what, &principal_id);
+// The one private entry `stmt` selects, or `missing` when there is none.
+Status ReadOnePrivate(Statement* stmt, const Status& missing, PrivateFileRecord* out) {
+  std::vector<PrivateFileRecord> found;
+  Status s = CollectRows(stmt, ReadPrivateRecord, &found);
   if (!s.ok()) return s;
-  Statement upsert(db, what);
-  s = upsert.Prepare(
-      "INSERT INTO private_usage(file, principal, stored, stores, reads, first_used, last_used)"
-      " VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?5)"
-      " ON CONFLICT(file, principal) DO UPDATE SET"
-      "   stored = max(stored, excluded.stored),"
-      "   stores = stores + excluded.stores,"
-      "   reads = reads + excluded.reads,"
-      "   last_used = excluded.last_used");
-  if (!s.ok()) return s;
-  upsert.Bind(1, file)
-      .Bind(2, principal_id)
-      .Bind(3, int64_t{is_store ? 1 : 0})
-      .Bind(4, int64_t{is_store ? 0 : 1})
-      .Bind(5, now_us);
-  return upsert.Run();
+  if (found.empty()) return missing;
+  *out = std::move(found.front());
+  return Status::OK();
 }
+
+// Columns: app, origin, stored, stores, reads, first_used, last_used.
+Status ReadUsageRecord(const Statement& stmt, UsageRecord* out) {
+  UsageRecord record;
+  record.principal.app = stmt.Text(0);
+  record.principal.origin = stmt.Text(1);
+  record.stored = stmt.Int(2) != 0;
+  record.stores = ClampToU32(stmt.Int(3));
+  record.reads = ClampToU32(stmt.Int(4));
+  record.first_used_us = stmt.Int(5);
+  record.last_used_us = stmt.Int(6);
+  *out = std::move(record);
+  return Status::OK();
+}
+
+// What the usage of public and of private files differ in: the entries
+// that must exist, the miss, and the query (ReadUsageRecord's columns, the
+// digest as ?1).
+struct UsageQuery {
+  Status (*exists)(sqlite3* db, const std::string& digest, const std::string& what, bool* exists);
+  Status (*missing)(const std::string& digest);
+  const char* sql;
+};
+
+// In one read transaction: query.missing unless an entry of `digest`
+// exists, else the rows of query.sql.
+Status ReadUsage(sqlite3* db, const UsageQuery& query, const std::string& digest, const std::string& what,
+                 std::vector<UsageRecord>* out) {
+  Transaction txn(db);
+  Status s = txn.Begin(Transaction::kRead);
+  if (!s.ok()) return s;
+  bool exists = false;
+  s = query.exists(db, digest, what, &exists);
+  if (!s.ok()) return s;
+  if (!exists) return query.missing(digest);
+
+  Statement stmt(db, what);
+  s = stmt.Prepare(query.sql);
+  if (!s.ok()) return s;
+  stmt.Bind(1, digest);
+  std::vector<UsageRecord> usage;
+  s = CollectRows(&stmt, ReadUsageRecord, &usage);
+  if (!s.ok()) return s;
+  // Read-only: ending it either way is the same. Commit, so that an error
+  // here is seen rather than dropped.
+  s = txn.Commit();
+  if (!s.ok()) return s;
+  *out = std::move(usage);
+  return Status::OK();
+}
+
+constexpr UsageQuery kFileUsage{
+    FileExists, NoSuchFile,
+    "SELECT p.app, p.origin, u.stored, u.stores, u.reads, u.first_used, u.last_used"
+    " FROM usage u JOIN principals p ON p.id = u.principal"
+    " WHERE u.digest = ?1"
+    " ORDER BY u.first_used, p.app, p.origin"};
+
+// One row per principal across the digest's private entries.
+constexpr UsageQuery kPrivateFileUsage{
+    PrivateFileExists, NoPrivateEntryOf,
+    "SELECT p.app, p.origin, max(u.stored), sum(u.stores), sum(u.reads), min(u.first_used), max(u.last_used)"
+    " FROM private_usage u JOIN private_files f ON f.id = u.file JOIN principals p ON p.id = u.principal"
+    " WHERE f.digest = ?1 GROUP BY p.id"
+    " ORDER BY min(u.first_used), p.app, p.origin"};
+
+// Columns: digest.
+Status ReadDigest(const Statement& stmt, Digest* out) { return ParseStoredDigest(stmt.Text(0), out); }
+
+// Columns: app, origin, digest, created, explicit.
+Status ReadGrantRecord(const Statement& stmt, GrantRecord* out) {
+  GrantRecord grant;
+  grant.principal.app = stmt.Text(0);
+  grant.principal.origin = stmt.Text(1);
+  grant.digest = stmt.Text(2);
+  grant.created_us = stmt.Int(3);
+  grant.explicit_grant = stmt.Int(4) != 0;
+  *out = std::move(grant);
+  return Status::OK();
+}
+
+constexpr const char* kDeleteFile = "DELETE FROM files WHERE digest = ?1";
+constexpr const char* kDeleteGrantsOf = "DELETE FROM grants WHERE digest = ?1";
 
 // Removes the grants naming `digest` once no entry, public or private,
 // of it is left: a grant for a single file needs the file.
@@ -541,11 +659,7 @@ Status DropGrantsIfGone(sqlite3* db, const std::string& digest, const std::strin
   Status s = FileExists(db, digest, what, &exists);
   if (s.ok() && !exists) s = PrivateFileExists(db, digest, what, &exists);
   if (!s.ok() || exists) return s;
-  Statement remove(db, what);
-  s = remove.Prepare("DELETE FROM grants WHERE digest = ?1");
-  if (!s.ok()) return s;
-  remove.Bind(1, digest);
-  return remove.Run();
+  return RunWith(db, what, kDeleteGrantsOf, digest);
 }
 
 Status WriteSetting(sqlite3* db, const std::string& key, const std::string& value, const std::string& what) {
@@ -559,11 +673,7 @@ Status WriteSetting(sqlite3* db, const std::string& key, const std::string& valu
 }
 
 Status RemoveSetting(sqlite3* db, const std::string& key, const std::string& what) {
-  Statement stmt(db, what);
-  Status s = stmt.Prepare("DELETE FROM settings WHERE key = ?1");
-  if (!s.ok()) return s;
-  stmt.Bind(1, key);
-  return stmt.Run();
+  return RunWith(db, what, "DELETE FROM settings WHERE key = ?1", key);
 }
 
 }  // namespace
@@ -602,15 +712,13 @@ Catalog::~Catalog() {
 
 Status Catalog::RecordStore(const Digest& digest, uint64_t size, const std::string& name,
                             const Principal& who, int64_t now_us) {
-  if (size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    return Status::InvalidArgument("size " + std::to_string(size) + " of " + digest.ToString() +
-                                   " is too large");
-  }
+  Status s = CheckStoredSize(size, digest);
+  if (!s.ok()) return s;
   const std::string text = digest.ToString();
   const std::string what = "record store of " + text;
   std::lock_guard<std::mutex> lock(mu_);
   Transaction txn(db_);
-  Status s = txn.Begin(Transaction::kWrite);
+  s = txn.Begin(Transaction::kWrite);
   if (!s.ok()) return s;
 
   // The first name given is kept; a later non-empty name fills an empty one.
@@ -624,7 +732,7 @@ Status Catalog::RecordStore(const Digest& digest, uint64_t size, const std::stri
   s = insert.Run();
   if (!s.ok()) return s;
 
-  s = CountUse(db_, text, who, /*is_store=*/true, now_us, what);
+  s = CountUse(db_, kUsage, text, who, /*is_store=*/true, now_us, what);
   if (!s.ok()) return s;
   return txn.Commit();
 }
@@ -639,8 +747,8 @@ Status Catalog::RecordRead(const Digest& digest, const Principal& who, int64_t n
   bool exists = false;
   s = FileExists(db_, text, what, &exists);
   if (!s.ok()) return s;
-  if (!exists) return NoSuchFile(digest);
-  s = CountUse(db_, text, who, /*is_store=*/false, now_us, what);
+  if (!exists) return NoSuchFile(text);
+  s = CountUse(db_, kUsage, text, who, /*is_store=*/false, now_us, what);
   if (!s.ok()) return s;
   return txn.Commit();
 }
@@ -657,7 +765,7 @@ Status Catalog::GetFile(const Digest& digest, FileRecord* out) {
   bool has_row = false;
   s = stmt.Step(&has_row);
   if (!s.ok()) return s;
-  if (!has_row) return NoSuchFile(digest);
+  if (!has_row) return NoSuchFile(text);
   return ReadFileRecord(stmt, out);
 }
 
@@ -668,16 +776,8 @@ Status Catalog::ListFiles(std::vector<FileRecord>* out) {
       stmt.Prepare((std::string(kSelectFiles) + "GROUP BY f.digest ORDER BY f.digest").c_str());
   if (!s.ok()) return s;
   std::vector<FileRecord> files;
-  for (;;) {
-    bool has_row = false;
-    s = stmt.Step(&has_row);
-    if (!s.ok()) return s;
-    if (!has_row) break;
-    FileRecord record;
-    s = ReadFileRecord(stmt, &record);
-    if (!s.ok()) return s;
-    files.push_back(std::move(record));
-  }
+  s = CollectRows(&stmt, ReadFileRecord, &files);
+  if (!s.ok()) return s;
   *out = std::move(files);
   return Status::OK();
 }
@@ -688,16 +788,8 @@ Status Catalog::ListDigests(std::vector<Digest>* out) {
   Status s = stmt.Prepare("SELECT digest FROM files ORDER BY digest");
   if (!s.ok()) return s;
   std::vector<Digest> digests;
-  for (;;) {
-    bool has_row = false;
-    s = stmt.Step(&has_row);
-    if (!s.ok()) return s;
-    if (!has_row) break;
-    Digest digest;
-    s = ParseStoredDigest(stmt.Text(0), &digest);
-    if (!s.ok()) return s;
-    digests.push_back(digest);
-  }
+  s = CollectRows(&stmt, ReadDigest, &digests);
+  if (!s.ok()) return s;
   *out = std::move(digests);
   return Status::OK();
 }
@@ -714,19 +806,10 @@ Status Catalog::DeleteFile(const Digest& digest) {
   if (!s.ok()) return s;
 
   // Usage rows go by ON DELETE CASCADE; grants of "*" stay.
-  Statement delete_file(db_, what);
-  s = delete_file.Prepare("DELETE FROM files WHERE digest = ?1");
+  s = RunWith(db_, what, kDeleteFile, text);
   if (!s.ok()) return s;
-  delete_file.Bind(1, text);
-  s = delete_file.Run();
-  if (!s.ok()) return s;
-  if (sqlite3_changes(db_) == 0) return NoSuchFile(digest);
-
-  Statement delete_grants(db_, what);
-  s = delete_grants.Prepare("DELETE FROM grants WHERE digest = ?1");
-  if (!s.ok()) return s;
-  delete_grants.Bind(1, text);
-  s = delete_grants.Run();
+  if (sqlite3_changes(db_) == 0) return NoSuchFile(text);
+  s = RunWith(db_, what, kDeleteGrantsOf, text);
   if (!s.ok()) return s;
   return txn.Commit();
 }
@@ -835,65 +918,16 @@ Status Catalog::ListGrants(const std::optional<Digest>& digest, std::vector<Gran
     if (!s.ok()) return s;
   }
   std::vector<GrantRecord> grants;
-  for (;;) {
-    bool has_row = false;
-    s = stmt.Step(&has_row);
-    if (!s.ok()) return s;
-    if (!has_row) break;
-    GrantRecord grant;
-    grant.principal.app = stmt.Text(0);
-    grant.principal.origin = stmt.Text(1);
-    grant.digest = stmt.Text(2);
-    grant.created_us = stmt.Int(3);
-    grant.explicit_grant = stmt.Int(4) != 0;
-    grants.push_back(std::move(grant));
-  }
+  s = CollectRows(&stmt, ReadGrantRecord, &grants);
+  if (!s.ok()) return s;
   *out = std::move(grants);
   return Status::OK();
 }
 
 Status Catalog::GetUsage(const Digest& digest, std::vector<UsageRecord>* out) {
   const std::string text = digest.ToString();
-  const std::string what = "usage of " + text;
   std::lock_guard<std::mutex> lock(mu_);
-  Transaction txn(db_);
-  Status s = txn.Begin(Transaction::kRead);
-  if (!s.ok()) return s;
-  bool exists = false;
-  s = FileExists(db_, text, what, &exists);
-  if (!s.ok()) return s;
-  if (!exists) return NoSuchFile(digest);
-
-  Statement stmt(db_, what);
-  s = stmt.Prepare(
-      "SELECT p.app, p.origin, u.stored, u.stores, u.reads, u.first_used, u.last_used"
-      " FROM usage u JOIN principals p ON p.id = u.principal"
-      " WHERE u.digest = ?1"
-      " ORDER BY u.first_used, p.app, p.origin");
-  if (!s.ok()) return s;
-  stmt.Bind(1, text);
-  std::vector<UsageRecord> usage;
-  for (;;) {
-    bool has_row = false;
-    s = stmt.Step(&has_row);
-    if (!s.ok()) return s;
-    if (!has_row) break;
-    UsageRecord record;
-    record.principal.app = stmt.Text(0);
-    record.principal.origin = stmt.Text(1);
-    record.stored = stmt.Int(2) != 0;
-    record.stores = ClampToU32(stmt.Int(3));
-    record.reads = ClampToU32(stmt.Int(4));
-    record.first_used_us = stmt.Int(5);
-    record.last_used_us = stmt.Int(6);
-    usage.push_back(std::move(record));
-  }
-  // Read-only: ending it either way is the same. Commit, so that an error
-  // here is seen rather than dropped.
-  s = txn.Commit();
-  if (!s.ok()) return s;
-  *out = std::move(usage);
-  return Status::OK();
+  return ReadUsage(db_, kFileUsage, text, "usage of " + text, out);
 }
 
 }  // namespace costore
@@ -919,13 +953,7 @@ Status Catalog::SetSetting(const std::string& key, const std::string& value) {
   // Durable: settings change rarely, and some must never be lost (the
   // store id names the master key in the keyring).
   ScopedFullSync full_sync(db_);
-  Statement stmt(db_, "write setting " + key);
-  Status s = stmt.Prepare(
-      "INSERT INTO settings(key, value) VALUES(?1, ?2)"
-      " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-  if (!s.ok()) return s;
-  stmt.Bind(1, key).Bind(2, value);
-  return stmt.Run();
+  return WriteSetting(db_, key, value, "write setting " + key);
 }
 
 Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
@@ -948,78 +976,44 @@ Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
       " ORDER BY u.digest");
   if (!s.ok()) return s;
   orphaned.Bind(1, origin);
-  for (;;) {
-    bool has_row = false;
-    s = orphaned.Step(&has_row);
-    if (!s.ok()) return s;
-    if (!has_row) break;
-    Digest digest;
-    s = ParseStoredDigest(orphaned.Text(0), &digest);
-    if (!s.ok()) return s;
-    out.deleted_files.push_back(digest);
-  }
+  s = CollectRows(&orphaned, ReadDigest, &out.deleted_files);
+  if (!s.ok()) return s;
 
   // Its usage goes first, so that the count includes the records of the
   // files deleted below (they would otherwise go silently, by cascade).
-  Statement claims(db_, what);
-  s = claims.Prepare(
-      "DELETE FROM usage WHERE principal IN (SELECT id FROM principals WHERE origin = ?1)");
-  if (!s.ok()) return s;
-  claims.Bind(1, origin);
-  s = claims.Run();
+  s = RunWith(db_, what, "DELETE FROM usage WHERE principal IN (SELECT id FROM principals WHERE origin = ?1)",
+              origin);
   if (!s.ok()) return s;
   out.usage_removed = static_cast<uint32_t>(sqlite3_changes(db_));
 
   for (const Digest& digest : out.deleted_files) {
-    Statement delete_file(db_, what);
-    s = delete_file.Prepare("DELETE FROM files WHERE digest = ?1");
+    s = RunWith(db_, what, kDeleteFile, digest.ToString());
     if (!s.ok()) return s;
-    delete_file.Bind(1, digest.ToString());
-    s = delete_file.Run();
-    if (!s.ok()) return s;
-    Statement delete_grants(db_, what);
-    s = delete_grants.Prepare("DELETE FROM grants WHERE digest = ?1");
-    if (!s.ok()) return s;
-    delete_grants.Bind(1, digest.ToString());
-    s = delete_grants.Run();
+    s = RunWith(db_, what, kDeleteGrantsOf, digest.ToString());
     if (!s.ok()) return s;
   }
 
   // Private entries: the origin's own go with it (nobody else may claim
   // them), and so do its reads of entries it was granted.
   Statement owned(db_, what);
-  s = owned.Prepare((std::string(kSelectPrivate) +
-                     "WHERE p.origin = ?1 GROUP BY f.id ORDER BY f.digest, f.first_stored, f.id")
-                        .c_str());
+  s = PreparePrivate(&owned, std::string("WHERE p.origin = ?1 ") + kPrivateOrder);
   if (!s.ok()) return s;
   owned.Bind(1, origin);
-  s = CollectPrivate(&owned, &out.deleted_private);
+  s = CollectRows(&owned, ReadPrivateRecord, &out.deleted_private);
   if (!s.ok()) return s;
-  Statement private_claims(db_, what);
-  s = private_claims.Prepare(
-      "DELETE FROM private_usage WHERE principal IN (SELECT id FROM principals WHERE origin = ?1)");
-  if (!s.ok()) return s;
-  private_claims.Bind(1, origin);
-  s = private_claims.Run();
+  s = RunWith(db_, what,
+              "DELETE FROM private_usage WHERE principal IN (SELECT id FROM principals WHERE origin = ?1)", origin);
   if (!s.ok()) return s;
   out.usage_removed += static_cast<uint32_t>(sqlite3_changes(db_));
-  Statement private_files(db_, what);
-  s = private_files.Prepare(
-      "DELETE FROM private_files WHERE owner IN (SELECT id FROM principals WHERE origin = ?1)");
-  if (!s.ok()) return s;
-  private_files.Bind(1, origin);
-  s = private_files.Run();
+  s = RunWith(db_, what, "DELETE FROM private_files WHERE owner IN (SELECT id FROM principals WHERE origin = ?1)",
+              origin);
   if (!s.ok()) return s;
   for (const PrivateFileRecord& entry : out.deleted_private) {
     s = DropGrantsIfGone(db_, entry.digest.ToString(), what);
     if (!s.ok()) return s;
   }
 
-  Statement grants(db_, what);
-  s = grants.Prepare("DELETE FROM grants WHERE origin = ?1");
-  if (!s.ok()) return s;
-  grants.Bind(1, origin);
-  s = grants.Run();
+  s = RunWith(db_, what, "DELETE FROM grants WHERE origin = ?1", origin);
   if (!s.ok()) return s;
   out.grants_removed = static_cast<uint32_t>(sqlite3_changes(db_));
 
@@ -1036,15 +1030,13 @@ Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
 namespace costore {
 
 Status Catalog::RecordPrivateStore(const NewPrivateFile& file, int64_t now_us, bool* created) {
-  if (file.size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    return Status::InvalidArgument("size " + std::to_string(file.size) + " of " + file.digest.ToString() +
-                                   " is too large");
-  }
+  Status s = CheckStoredSize(file.size, file.digest);
+  if (!s.ok()) return s;
   const std::string text = file.digest.ToString();
   const std::string what = "record private store of " + text;
   std::lock_guard<std::mutex> lock(mu_);
   Transaction txn(db_);
-  Status s = txn.Begin(Transaction::kWrite);
+  s = txn.Begin(Transaction::kWrite);
   if (!s.ok()) return s;
   int64_t owner = 0;
   s = UpsertPrincipal(db_, file.owner, what, &owner);
@@ -1086,7 +1078,7 @@ Status Catalog::RecordPrivateStore(const NewPrivateFile& file, int64_t now_us, b
     s = name.Run();
     if (!s.ok()) return s;
   }
-  s = CountPrivateUse(db_, id, file.owner, /*is_store=*/true, now_us, what);
+  s = CountUse(db_, kPrivateUsage, id, file.owner, /*is_store=*/true, now_us, what);
   if (!s.ok()) return s;
   s = txn.Commit();
   if (!s.ok()) return s;
@@ -1098,49 +1090,29 @@ Status Catalog::GetPrivateFile(const Digest& digest, const Principal& owner, Pri
   const std::string text = digest.ToString();
   std::lock_guard<std::mutex> lock(mu_);
   Statement stmt(db_, "get private " + text);
-  Status s = stmt.Prepare(
-      (std::string(kSelectPrivate) + "WHERE f.digest = ?1 AND p.app = ?2 AND p.origin = ?3 GROUP BY f.id").c_str());
+  Status s = PreparePrivate(&stmt, "WHERE f.digest = ?1 AND p.app = ?2 AND p.origin = ?3 GROUP BY f.id");
   if (!s.ok()) return s;
   stmt.Bind(1, text).Bind(2, owner.app).Bind(3, owner.origin);
-  std::vector<PrivateFileRecord> found;
-  s = CollectPrivate(&stmt, &found);
-  if (!s.ok()) return s;
-  if (found.empty()) return Status::NotFound("no private entry of " + text + " in the catalog");
-  *out = std::move(found.front());
-  return Status::OK();
+  return ReadOnePrivate(&stmt, NoPrivateEntryOf(text), out);
 }
 
 Status Catalog::GetPrivateFileById(int64_t id, PrivateFileRecord* out) {
   std::lock_guard<std::mutex> lock(mu_);
   Statement stmt(db_, "get private entry " + std::to_string(id));
-  Status s = stmt.Prepare((std::string(kSelectPrivate) + "WHERE f.id = ?1 GROUP BY f.id").c_str());
+  Status s = PreparePrivate(&stmt, "WHERE f.id = ?1 GROUP BY f.id");
   if (!s.ok()) return s;
   stmt.Bind(1, id);
-  std::vector<PrivateFileRecord> found;
-  s = CollectPrivate(&stmt, &found);
-  if (!s.ok()) return s;
-  if (found.empty()) return Status::NotFound("no private entry " + std::to_string(id) + " in the catalog");
-  *out = std::move(found.front());
-  return Status::OK();
+  return ReadOnePrivate(&stmt, NoSuchPrivateEntry(id), out);
 }
 
 Status Catalog::ListPrivateFiles(const std::optional<Digest>& digest, std::vector<PrivateFileRecord>* out) {
   std::lock_guard<std::mutex> lock(mu_);
   Statement stmt(db_, "list private files");
-  Status s;
-  if (digest.has_value()) {
-    s = stmt.Prepare((std::string(kSelectPrivate) +
-                      "WHERE f.digest = ?1 GROUP BY f.id ORDER BY f.digest, f.first_stored, f.id")
-                         .c_str());
-    if (!s.ok()) return s;
-    stmt.Bind(1, digest->ToString());
-  } else {
-    s = stmt.Prepare(
-        (std::string(kSelectPrivate) + "GROUP BY f.id ORDER BY f.digest, f.first_stored, f.id").c_str());
-    if (!s.ok()) return s;
-  }
+  Status s = PreparePrivate(&stmt, std::string(digest.has_value() ? "WHERE f.digest = ?1 " : "") + kPrivateOrder);
+  if (!s.ok()) return s;
+  if (digest.has_value()) stmt.Bind(1, digest->ToString());
   std::vector<PrivateFileRecord> files;
-  s = CollectPrivate(&stmt, &files);
+  s = CollectRows(&stmt, ReadPrivateRecord, &files);
   if (!s.ok()) return s;
   *out = std::move(files);
   return Status::OK();
@@ -1152,59 +1124,19 @@ Status Catalog::RecordPrivateRead(int64_t id, const Principal& who, int64_t now_
   Transaction txn(db_);
   Status s = txn.Begin(Transaction::kWrite);
   if (!s.ok()) return s;
-  Statement exists(db_, what);
-  s = exists.Prepare("SELECT 1 FROM private_files WHERE id = ?1");
+  bool exists = false;
+  s = StepWith(db_, what, "SELECT 1 FROM private_files WHERE id = ?1", id, &exists);
   if (!s.ok()) return s;
-  exists.Bind(1, id);
-  bool has_row = false;
-  s = exists.Step(&has_row);
-  if (!s.ok()) return s;
-  if (!has_row) return Status::NotFound("no private entry " + std::to_string(id) + " in the catalog");
-  s = CountPrivateUse(db_, id, who, /*is_store=*/false, now_us, what);
+  if (!exists) return NoSuchPrivateEntry(id);
+  s = CountUse(db_, kPrivateUsage, id, who, /*is_store=*/false, now_us, what);
   if (!s.ok()) return s;
   return txn.Commit();
 }
 
 Status Catalog::GetPrivateUsage(const Digest& digest, std::vector<UsageRecord>* out) {
   const std::string text = digest.ToString();
-  const std::string what = "private usage of " + text;
   std::lock_guard<std::mutex> lock(mu_);
-  Transaction txn(db_);
-  Status s = txn.Begin(Transaction::kRead);
-  if (!s.ok()) return s;
-  bool exists = false;
-  s = PrivateFileExists(db_, text, what, &exists);
-  if (!s.ok()) return s;
-  if (!exists) return Status::NotFound("no private entry of " + text + " in the catalog");
-  // One row per principal across the digest's private entries.
-  Statement stmt(db_, what);
-  s = stmt.Prepare(
-      "SELECT p.app, p.origin, max(u.stored), sum(u.stores), sum(u.reads), min(u.first_used), max(u.last_used)"
-      " FROM private_usage u JOIN private_files f ON f.id = u.file JOIN principals p ON p.id = u.principal"
-      " WHERE f.digest = ?1 GROUP BY p.id"
-      " ORDER BY min(u.first_used), p.app, p.origin");
-  if (!s.ok()) return s;
-  stmt.Bind(1, text);
-  std::vector<UsageRecord> usage;
-  for (;;) {
-    bool has_row = false;
-    s = stmt.Step(&has_row);
-    if (!s.ok()) return s;
-    if (!has_row) break;
-    UsageRecord record;
-    record.principal.app = stmt.Text(0);
-    record.principal.origin = stmt.Text(1);
-    record.stored = stmt.Int(2) != 0;
-    record.stores = ClampToU32(stmt.Int(3));
-    record.reads = ClampToU32(stmt.Int(4));
-    record.first_used_us = stmt.Int(5);
-    record.last_used_us = stmt.Int(6);
-    usage.push_back(std::move(record));
-  }
-  s = txn.Commit();
-  if (!s.ok()) return s;
-  *out = std::move(usage);
-  return Status::OK();
+  return ReadUsage(db_, kPrivateFileUsage, text, "private usage of " + text, out);
 }
 
 Status Catalog::DeletePrivateFiles(const Digest& digest, std::vector<PrivateFileRecord>* deleted) {
@@ -1216,17 +1148,13 @@ Status Catalog::DeletePrivateFiles(const Digest& digest, std::vector<PrivateFile
   Status s = txn.Begin(Transaction::kWrite);
   if (!s.ok()) return s;
   Statement select(db_, what);
-  s = select.Prepare((std::string(kSelectPrivate) + "WHERE f.digest = ?1 GROUP BY f.id ORDER BY f.id").c_str());
+  s = PreparePrivate(&select, "WHERE f.digest = ?1 GROUP BY f.id ORDER BY f.id");
   if (!s.ok()) return s;
   select.Bind(1, text);
   std::vector<PrivateFileRecord> found;
-  s = CollectPrivate(&select, &found);
+  s = CollectRows(&select, ReadPrivateRecord, &found);
   if (!s.ok()) return s;
-  Statement remove(db_, what);
-  s = remove.Prepare("DELETE FROM private_files WHERE digest = ?1");
-  if (!s.ok()) return s;
-  remove.Bind(1, text);
-  s = remove.Run();
+  s = RunWith(db_, what, "DELETE FROM private_files WHERE digest = ?1", text);
   if (!s.ok()) return s;
   s = DropGrantsIfGone(db_, text, what);
   if (!s.ok()) return s;
@@ -1250,13 +1178,9 @@ Status Catalog::DeletePrivateFile(int64_t id) {
   bool has_row = false;
   s = select.Step(&has_row);
   if (!s.ok()) return s;
-  if (!has_row) return Status::NotFound("no private entry " + std::to_string(id) + " in the catalog");
+  if (!has_row) return NoSuchPrivateEntry(id);
   const std::string digest = select.Text(0);
-  Statement remove(db_, what);
-  s = remove.Prepare("DELETE FROM private_files WHERE id = ?1");
-  if (!s.ok()) return s;
-  remove.Bind(1, id);
-  s = remove.Run();
+  s = RunWith(db_, what, "DELETE FROM private_files WHERE id = ?1", id);
   if (!s.ok()) return s;
   s = DropGrantsIfGone(db_, digest, what);
   if (!s.ok()) return s;

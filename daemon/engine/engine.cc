@@ -33,6 +33,37 @@ Status ParseGrantTarget(const std::string& text, std::string* canonical) {
   return Status::OK();
 }
 
+// Checks who a grant is for and parses its target ("*" or a digest).
+Status ParseGrant(const Principal& who, const std::string& text, std::string* target) {
+  Status s = ValidateApp(who.app);
+  if (!s.ok()) return s;
+  s = ValidateOrigin(who.origin);
+  if (!s.ok()) return s;
+  return ParseGrantTarget(text, target);
+}
+
+// Parses a digest filter; "" leaves *filter empty (no filter).
+Status ParseDigestFilter(const std::string& text, std::optional<Digest>* filter) {
+  if (text.empty()) return Status::OK();
+  Digest digest;
+  Status s = Digest::Parse(text, &digest);
+  if (!s.ok()) return s;
+  *filter = digest;
+  return Status::OK();
+}
+
+// The ingest of a store request's bytes, public or private.
+IngestRequest IngestOf(const StoreRequest& request, const Digest& digest, int idle_timeout_ms,
+                       const std::atomic<bool>* cancelled) {
+  IngestRequest ingest;
+  ingest.source_fd = request.source_fd;
+  ingest.expected = digest;
+  ingest.expected_size = request.size;
+  ingest.idle_timeout_ms = idle_timeout_ms;
+  ingest.cancelled = cancelled;
+  return ingest;
+}
+
 FileInfo InfoFrom(const FileRecord& record) {
   return FileInfo{record.digest, record.size, record.name, record.first_stored_us, false, ""};
 }
@@ -212,12 +243,7 @@ Status Engine::Store(const Principal& who, const StoreRequest& request, FileInfo
   }
   if (request.is_private) return StorePrivate(who, digest, request, info);
 
-  IngestRequest ingest;
-  ingest.source_fd = request.source_fd;
-  ingest.expected = digest;
-  ingest.expected_size = request.size;
-  ingest.idle_timeout_ms = options_.idle_timeout_ms;
-  ingest.cancelled = &cancelled_;
+  IngestRequest ingest = IngestOf(request, digest, options_.idle_timeout_ms, &cancelled_);
   StagedBlob staged;
   s = blobs_.Ingest(ingest, &staged);
   if (!s.ok()) return s;
@@ -382,14 +408,10 @@ Status Engine::OpenAllowed(const Principal& who, const Digest& digest, int* fd, 
 
 Status Engine::List(std::vector<FileRecord>* files, const std::string& digest_filter) {
   std::optional<Digest> filter;
-  if (!digest_filter.empty()) {
-    Digest digest;
-    Status s = Digest::Parse(digest_filter, &digest);
-    if (!s.ok()) return s;
-    filter = digest;
-  }
+  Status s = ParseDigestFilter(digest_filter, &filter);
+  if (!s.ok()) return s;
   std::vector<FileRecord> public_files;
-  Status s = catalog_->ListFiles(&public_files);
+  s = catalog_->ListFiles(&public_files);
   if (!s.ok()) return s;
   std::vector<PrivateFileRecord> private_files;
   s = catalog_->ListPrivateFiles(filter, &private_files);
@@ -456,12 +478,8 @@ Status Engine::Delete(const std::string& digest_text) {
 }
 
 Status Engine::Grant(const Principal& who, const std::string& digest_text) {
-  Status s = ValidateApp(who.app);
-  if (!s.ok()) return s;
-  s = ValidateOrigin(who.origin);
-  if (!s.ok()) return s;
   std::string target;
-  s = ParseGrantTarget(digest_text, &target);
+  Status s = ParseGrant(who, digest_text, &target);
   if (!s.ok()) return s;
   // Set by the user in the manager: explicit, so a grant for one digest
   // also opens private copies of it ("*" never does).
@@ -476,12 +494,8 @@ Status Engine::Grant(const Principal& who, const std::string& digest_text) {
 }
 
 Status Engine::Revoke(const Principal& who, const std::string& digest_text) {
-  Status s = ValidateApp(who.app);
-  if (!s.ok()) return s;
-  s = ValidateOrigin(who.origin);
-  if (!s.ok()) return s;
   std::string target;
-  s = ParseGrantTarget(digest_text, &target);
+  Status s = ParseGrant(who, digest_text, &target);
   if (!s.ok()) return s;
   s = catalog_->RemoveGrant(who, target);
   if (!s.ok()) return s;
@@ -491,12 +505,8 @@ Status Engine::Revoke(const Principal& who, const std::string& digest_text) {
 
 Status Engine::ListGrants(const std::string& digest_filter, std::vector<GrantRecord>* grants) {
   std::optional<Digest> filter;
-  if (!digest_filter.empty()) {
-    Digest digest;
-    Status s = Digest::Parse(digest_filter, &digest);
-    if (!s.ok()) return s;
-    filter = digest;
-  }
+  Status s = ParseDigestFilter(digest_filter, &filter);
+  if (!s.ok()) return s;
   return catalog_->ListGrants(filter, grants);
 }
 
@@ -668,12 +678,7 @@ Status Engine::StorePrivate(const Principal& who, const Digest& digest, const St
 
   // One pass: the bytes are hashed as they arrive (the digest is of the
   // plaintext) and sealed chunk by chunk on their way to ingest/.
-  IngestRequest ingest;
-  ingest.source_fd = request.source_fd;
-  ingest.expected = digest;
-  ingest.expected_size = request.size;
-  ingest.idle_timeout_ms = options_.idle_timeout_ms;
-  ingest.cancelled = &cancelled_;
+  IngestRequest ingest = IngestOf(request, digest, options_.idle_timeout_ms, &cancelled_);
   ingest.filter = [&chunk_cipher](std::unique_ptr<WritableFile> file) -> std::unique_ptr<WritableFile> {
     return std::make_unique<SealingFile>(std::move(file), std::move(chunk_cipher));
   };

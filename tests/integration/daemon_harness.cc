@@ -214,15 +214,4 @@ std::string ModelPath(const std::string& file_name) {
   return path;
 }
 
-std::vector<std::string> FilesBelow(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file()) out.push_back(std::filesystem::relative(it->path(), dir).string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 }  // namespace costore::test

@@ -82,7 +82,5 @@ class DaemonHarness {
 std::string DigestOf(const std::string& bytes);
 // The file at `path` (the real model files live in ../shared/data/models).
 std::string ModelPath(const std::string& file_name);
-// All regular files below `dir`, relative paths.
-std::vector<std::string> FilesBelow(const std::string& dir);
 
 }  // namespace costore::test

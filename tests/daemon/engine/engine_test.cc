@@ -12,21 +12,18 @@
 #include <filesystem>
 #include <thread>
 
-#include "daemon/engine/sha256.h"
+#include "tests/daemon/engine/engine_test_util.h"
 #include "tests/daemon/engine/test_util.h"
 
 namespace costore {
 namespace {
 
+using test::DigestText;
 using test::TempDir;
 
 const Principal kOwner{"/usr/bin/owner", "https://owner.example"};
 const Principal kOther{"/usr/bin/owner", "https://other.example"};
 const Principal kOtherApp{"/usr/bin/other", "https://owner.example"};
-
-std::string DigestText(const std::string& bytes) {
-  return Sha256::Of(std::as_bytes(std::span(bytes.data(), bytes.size()))).ToString();
-}
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -53,14 +50,9 @@ class EngineTest : public ::testing::Test {
   Status Store(const Principal& who, const std::string& bytes, FileInfo* info = nullptr,
                std::optional<uint64_t> size = std::nullopt, const std::string& name = "") {
     StoreRequest request;
-    request.digest = DigestText(bytes);
-    request.source_fd = test::PipeFrom(bytes);
     request.size = size;
     request.name = name;
-    FileInfo ignored;
-    Status s = engine_->Store(who, request, info ? info : &ignored);
-    close(request.source_fd);
-    return s;
+    return test::StoreBytes(engine_.get(), who, bytes, request, info);
   }
 
   Status OpenBytes(const Principal& who, const std::string& digest, std::string* bytes) {

@@ -16,7 +16,7 @@
 #include "daemon/crypto/sealed_file.h"
 #include "daemon/engine/engine.h"
 #include "daemon/engine/private_files.h"
-#include "daemon/engine/sha256.h"
+#include "tests/daemon/engine/engine_test_util.h"
 #include "tests/daemon/engine/fake_key_store.h"
 #include "tests/daemon/engine/test_util.h"
 
@@ -30,21 +30,6 @@ const Principal kOwner{"/usr/bin/owner", "https://owner.example"};
 const Principal kOther{"/usr/bin/owner", "https://other.example"};
 const Principal kThird{"/usr/bin/third", ""};
 constexpr uint32_t kChunk = 4096;
-
-// All regular files below `dir`, relative paths.
-std::vector<std::string> FilesBelow(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file()) out.push_back(std::filesystem::relative(it->path(), dir).string());
-  }
-  return out;
-}
-
-std::string DigestText(const std::string& bytes) {
-  return Sha256::Of(std::as_bytes(std::span(bytes.data(), bytes.size()))).ToString();
-}
 
 struct Opened {
   Status status;
@@ -79,14 +64,9 @@ class PrivateEngineTest : public ::testing::Test {
   Status Store(const Principal& who, const std::string& bytes, bool is_private = true, FileInfo* info = nullptr,
                const std::string& name = "") {
     StoreRequest request;
-    request.digest = DigestText(bytes);
-    request.source_fd = test::PipeFrom(bytes);
     request.is_private = is_private;
     request.name = name;
-    FileInfo ignored;
-    Status s = engine_->Store(who, request, info ? info : &ignored);
-    close(request.source_fd);
-    return s;
+    return test::StoreBytes(engine_.get(), who, bytes, request, info);
   }
 
   // Opens through OpenFileAsync, as the D-Bus front does.
@@ -121,7 +101,7 @@ class PrivateEngineTest : public ::testing::Test {
   }
 
   std::string PrivatePath(const std::string& bytes, const Principal& owner) {
-    const std::string hex = DigestText(bytes).substr(7);
+    const std::string hex = test::DigestText(bytes).substr(7);
     return dir_.Join("store/private/sha256/" + hex.substr(0, 2) + "/" + hex + "." + OwnerTag(owner));
   }
 
@@ -153,14 +133,14 @@ TEST_F(PrivateEngineTest, StoredPrivatelyOpensAfterARestartAtEverySize) {
       EXPECT_EQ(test::ReadFile(path).find(data.substr(0, 32)), std::string::npos);
     }
   }
-  EXPECT_TRUE(FilesBelow(dir_.Join("store/blobs")).empty());
+  EXPECT_TRUE(test::FilesBelow(dir_.Join("store/blobs")).empty());
   EXPECT_EQ(keyring_.saves.load(), 1);  // one master key, made on first need
 
   Reopen();
   for (size_t size : {size_t{0}, size_t{1}, size_t{kChunk - 1}, size_t{kChunk}, size_t{kChunk + 1},
                       size_t{25 * kChunk + 7}}) {
     const std::string data = test::RandomBytes(size, static_cast<uint32_t>(size) + 1);
-    Opened opened = Open(kOwner, DigestText(data));
+    Opened opened = Open(kOwner, test::DigestText(data));
     ASSERT_TRUE(opened.status.ok()) << opened.status.ToString();
     EXPECT_TRUE(opened.bytes == data) << "size " << size;
     EXPECT_FALSE(opened.is_pipe);
@@ -175,7 +155,7 @@ TEST_F(PrivateEngineTest, TheMemfdCannotBeChanged) {
   ASSERT_TRUE(Store(kOwner, data).ok());
   int fd = -1;
   FileInfo info;
-  ASSERT_TRUE(engine_->OpenFile(kOwner, DigestText(data), &fd, &info).ok());
+  ASSERT_TRUE(engine_->OpenFile(kOwner, test::DigestText(data), &fd, &info).ok());
   EXPECT_LT(pwrite(fd, "x", 1, 0), 0);
   EXPECT_LT(ftruncate(fd, 1), 0);
   EXPECT_LT(ftruncate(fd, 10 * kChunk), 0);
@@ -187,7 +167,7 @@ TEST_F(PrivateEngineTest, TheMemfdCannotBeChanged) {
 TEST_F(PrivateEngineTest, StreamOptionGivesAPipeFilledAsTheCallerReads) {
   const std::string data = test::RandomBytes(3 << 20, 3);  // more than a pipe holds
   ASSERT_TRUE(Store(kOwner, data).ok());
-  Opened opened = Open(kOwner, DigestText(data), /*stream=*/true);
+  Opened opened = Open(kOwner, test::DigestText(data), /*stream=*/true);
   ASSERT_TRUE(opened.status.ok()) << opened.status.ToString();
   EXPECT_TRUE(opened.is_pipe);
   EXPECT_EQ(opened.info.size, data.size());
@@ -198,7 +178,7 @@ TEST_F(PrivateEngineTest, AReaderThatLeavesEarlyStopsTheStream) {
   const std::string data = test::RandomBytes(4 << 20, 4);
   ASSERT_TRUE(Store(kOwner, data).ok());
   std::promise<int> fd_promise;
-  engine_->OpenFileAsync(kOwner, DigestText(data), ":1.test", OpenOptions{true},
+  engine_->OpenFileAsync(kOwner, test::DigestText(data), ":1.test", OpenOptions{true},
                          [&](const Status& s, int fd, const FileInfo&) { fd_promise.set_value(s.ok() ? fd : -1); });
   int fd = fd_promise.get_future().get();
   ASSERT_GE(fd, 0);
@@ -218,24 +198,24 @@ TEST_F(PrivateEngineTest, StoringTwiceKeepsOneEntryAndCountsBothStores) {
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].name, "named.bin");
   std::vector<UsageRecord> usage;
-  ASSERT_TRUE(engine_->Usage(DigestText(data), &usage).ok());
+  ASSERT_TRUE(engine_->Usage(test::DigestText(data), &usage).ok());
   ASSERT_EQ(usage.size(), 1u);
   EXPECT_EQ(usage[0].stores, 2u);
-  EXPECT_EQ(Open(kOwner, DigestText(data)).bytes, data);
+  EXPECT_EQ(Open(kOwner, test::DigestText(data)).bytes, data);
 }
 
 TEST_F(PrivateEngineTest, AMismatchStoresNothing) {
   StoreRequest request;
-  request.digest = DigestText("expected");
+  request.digest = test::DigestText("expected");
   request.source_fd = test::PipeFrom("arrived");
   request.is_private = true;
   FileInfo info;
   Status s = engine_->Store(kOwner, request, &info);
   close(request.source_fd);
   EXPECT_EQ(s.code(), Code::kDigestMismatch);
-  EXPECT_THAT(s.message(), HasSubstr(DigestText("arrived")));
-  EXPECT_TRUE(FilesBelow(dir_.Join("store/private")).empty());
-  EXPECT_TRUE(FilesBelow(dir_.Join("store/ingest")).empty());
+  EXPECT_THAT(s.message(), HasSubstr(test::DigestText("arrived")));
+  EXPECT_TRUE(test::FilesBelow(dir_.Join("store/private")).empty());
+  EXPECT_TRUE(test::FilesBelow(dir_.Join("store/ingest")).empty());
   std::vector<FileRecord> files;
   ASSERT_TRUE(engine_->List(&files).ok());
   EXPECT_TRUE(files.empty());
@@ -244,23 +224,23 @@ TEST_F(PrivateEngineTest, AMismatchStoresNothing) {
 TEST_F(PrivateEngineTest, ChangedEventsDoNotNameAPrivateDigest) {
   ASSERT_TRUE(Store(kOwner, "private bytes").ok());
   ASSERT_TRUE(Store(kOwner, "public bytes", false).ok());
-  EXPECT_THAT(events(), ElementsAre("stored *", "stored " + DigestText("public bytes")));
+  EXPECT_THAT(events(), ElementsAre("stored *", "stored " + test::DigestText("public bytes")));
 }
 
 // --- who sees what -------------------------------------------------------------------
 
 TEST_F(PrivateEngineTest, OthersGetNotFoundUnlessGrantedThatVeryDigest) {
   const std::string data = test::RandomBytes(5000, 6);
-  const std::string digest = DigestText(data);
+  const std::string digest = test::DigestText(data);
   ASSERT_TRUE(Store(kOwner, data).ok());
 
   Opened refused = Open(kOther, digest);
-  Opened missing = Open(kOther, DigestText("nobody stored this"));
+  Opened missing = Open(kOther, test::DigestText("nobody stored this"));
   ASSERT_EQ(refused.status.code(), Code::kNotFound);
   ASSERT_EQ(missing.status.code(), Code::kNotFound);
   std::string a = refused.status.message(), b = missing.status.message();
   a.replace(a.find(digest), digest.size(), "X");
-  b.replace(b.find(DigestText("nobody stored this")), digest.size(), "X");
+  b.replace(b.find(test::DigestText("nobody stored this")), digest.size(), "X");
   EXPECT_EQ(a, b);
 
   // "*" does not reach private files.
@@ -293,7 +273,7 @@ TEST_F(PrivateEngineTest, PrivateFilesAreNeverPutToTheConsentAgent) {
   AllowingAgent agent;
   engine_->SetConsentAgent(&agent);
   const std::string data = test::RandomBytes(6000, 30);
-  const std::string digest = DigestText(data);
+  const std::string digest = test::DigestText(data);
   ASSERT_TRUE(Store(kOwner, data).ok());
   // Only a private entry: nobody is asked, the answer is NotFound.
   EXPECT_EQ(Open(kOther, digest).status.code(), Code::kNotFound);
@@ -320,7 +300,7 @@ TEST_F(PrivateEngineTest, PrivateFilesAreNeverPutToTheConsentAgent) {
 
 TEST_F(PrivateEngineTest, PublicAndPrivateEntriesOfOneDigestNeverMix) {
   const std::string data = test::RandomBytes(9000, 7);
-  const std::string digest = DigestText(data);
+  const std::string digest = test::DigestText(data);
   ASSERT_TRUE(Store(kThird, data, /*is_private=*/false).ok());  // public
   ASSERT_TRUE(Store(kOwner, data, /*is_private=*/true).ok());   // private, same bytes
 
@@ -362,23 +342,23 @@ TEST_F(PrivateEngineTest, PublicAndPrivateEntriesOfOneDigestNeverMix) {
 
   // The public copy is still readable by nobody-else's rules: a private
   // store never made it private, and it stays in blobs/.
-  EXPECT_EQ(FilesBelow(dir_.Join("store/blobs")).size(), 1u);
-  EXPECT_EQ(FilesBelow(dir_.Join("store/private")).size(), 1u);
+  EXPECT_EQ(test::FilesBelow(dir_.Join("store/blobs")).size(), 1u);
+  EXPECT_EQ(test::FilesBelow(dir_.Join("store/private")).size(), 1u);
 
   // Delete removes both entries.
   ASSERT_TRUE(engine_->Delete(digest).ok());
   ASSERT_TRUE(engine_->List(&files).ok());
   EXPECT_TRUE(files.empty());
-  EXPECT_TRUE(FilesBelow(dir_.Join("store/blobs")).empty());
-  EXPECT_TRUE(FilesBelow(dir_.Join("store/private")).empty());
+  EXPECT_TRUE(test::FilesBelow(dir_.Join("store/blobs")).empty());
+  EXPECT_TRUE(test::FilesBelow(dir_.Join("store/private")).empty());
 }
 
 TEST_F(PrivateEngineTest, TwoOwnersOfOneDigestGetTwoEntries) {
   const std::string data = test::RandomBytes(7000, 8);
-  const std::string digest = DigestText(data);
+  const std::string digest = test::DigestText(data);
   ASSERT_TRUE(Store(kOwner, data).ok());
   ASSERT_TRUE(Store(kOther, data).ok());
-  EXPECT_EQ(FilesBelow(dir_.Join("store/private")).size(), 2u);
+  EXPECT_EQ(test::FilesBelow(dir_.Join("store/private")).size(), 2u);
   EXPECT_NE(test::ReadFile(PrivatePath(data, kOwner)), test::ReadFile(PrivatePath(data, kOther)));
   std::vector<FileRecord> files;
   ASSERT_TRUE(engine_->List(&files, digest).ok());
@@ -398,7 +378,7 @@ TEST_F(PrivateEngineTest, ForgettingAnOriginRemovesItsPrivateFiles) {
   ASSERT_TRUE(engine_->List(&files).ok());
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].owner, kOther);
-  EXPECT_EQ(FilesBelow(dir_.Join("store/private")).size(), 1u);
+  EXPECT_EQ(test::FilesBelow(dir_.Join("store/private")).size(), 1u);
 }
 
 // --- tampering -----------------------------------------------------------------------
@@ -413,15 +393,15 @@ TEST_F(PrivateEngineTest, ATamperedChunkFailsTheOpenNamingTheFile) {
   std::filesystem::remove(path);
   test::WriteFile(path, sealed);
 
-  Opened opened = Open(kOwner, DigestText(data));
+  Opened opened = Open(kOwner, test::DigestText(data));
   EXPECT_EQ(opened.status.code(), Code::kIOError);
-  EXPECT_THAT(opened.status.message(), HasSubstr("private file " + DigestText(data)));
+  EXPECT_THAT(opened.status.message(), HasSubstr("private file " + test::DigestText(data)));
   EXPECT_THAT(opened.status.message(), HasSubstr(path));
   EXPECT_THAT(opened.status.message(), HasSubstr("chunk 4 of 5 failed authentication"));
   EXPECT_TRUE(opened.bytes.empty());
 
   // Streaming: the first chunks go out, then the pipe ends early.
-  Opened streamed = Open(kOwner, DigestText(data), /*stream=*/true);
+  Opened streamed = Open(kOwner, test::DigestText(data), /*stream=*/true);
   ASSERT_TRUE(streamed.status.ok());
   EXPECT_EQ(streamed.bytes, data.substr(0, 3 * kChunk));
 }
@@ -436,7 +416,7 @@ TEST_F(PrivateEngineTest, ADamagedHeaderFailsBeforeAnyByte) {
   std::filesystem::remove(path);
   test::WriteFile(path, sealed);
   for (bool stream : {false, true}) {
-    Opened opened = Open(kOwner, DigestText(data), stream);
+    Opened opened = Open(kOwner, test::DigestText(data), stream);
     EXPECT_EQ(opened.status.code(), Code::kIOError);
     EXPECT_THAT(opened.status.message(), HasSubstr("is damaged"));
   }
@@ -448,7 +428,7 @@ TEST_F(PrivateEngineTest, NoKeyringRefusesPrivateFilesOnlyAndReadsNoByte) {
   keyring_.state = KeyringState::kNoService;
   const std::string data = "private, but no keyring";
   StoreRequest request;
-  request.digest = DigestText(data);
+  request.digest = test::DigestText(data);
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   ASSERT_EQ(write(fds[1], data.data(), data.size()), static_cast<ssize_t>(data.size()));
@@ -462,7 +442,7 @@ TEST_F(PrivateEngineTest, NoKeyringRefusesPrivateFilesOnlyAndReadsNoByte) {
   EXPECT_EQ(read(fds[0], &c, 1), 1);  // the source was left untouched
   close(fds[0]);
   EXPECT_TRUE(Store(kOwner, "public is fine", false).ok());
-  EXPECT_TRUE(Open(kOwner, DigestText("public is fine")).status.ok());
+  EXPECT_TRUE(Open(kOwner, test::DigestText("public is fine")).status.ok());
   EXPECT_EQ(engine_->KeyringStatus().report.state, "no-service");
 }
 
@@ -472,14 +452,14 @@ TEST_F(PrivateEngineTest, ALockedKeyringIsAskedToUnlock) {
   EXPECT_EQ(engine_->KeyringStatus().report.state, "locked");
   EXPECT_EQ(keyring_.prompts.load(), 0);  // KeyringStatus only looks
 
-  Opened opened = Open(kOwner, DigestText("stored while unlocked"));
+  Opened opened = Open(kOwner, test::DigestText("stored while unlocked"));
   EXPECT_EQ(opened.status.code(), Code::kKeyringUnavailable);
   EXPECT_THAT(opened.status.message(), HasSubstr("locked"));
   EXPECT_EQ(keyring_.prompts.load(), 1);
   EXPECT_EQ(Store(kOwner, "stored while locked").code(), Code::kKeyringUnavailable);
 
   keyring_.unlock_succeeds = true;  // the user answers the prompt
-  opened = Open(kOwner, DigestText("stored while unlocked"));
+  opened = Open(kOwner, test::DigestText("stored while unlocked"));
   ASSERT_TRUE(opened.status.ok()) << opened.status.ToString();
   EXPECT_EQ(opened.bytes, "stored while unlocked");
 }
@@ -489,7 +469,7 @@ TEST_F(PrivateEngineTest, AMissingKeyIsNeverReplacedWhileFilesNeedIt) {
   ASSERT_TRUE(Store(kOther, "needs it too").ok());
   keyring_.Clear();  // the keyring was reset, or the item deleted
 
-  Opened opened = Open(kOwner, DigestText("needs the key"));
+  Opened opened = Open(kOwner, test::DigestText("needs the key"));
   EXPECT_EQ(opened.status.code(), Code::kKeyringUnavailable);
   EXPECT_THAT(opened.status.message(), HasSubstr("missing from the keyring, and 2 private files are encrypted"));
   Status s = Store(kOwner, "a new private file");
@@ -502,18 +482,18 @@ TEST_F(PrivateEngineTest, AMissingKeyIsNeverReplacedWhileFilesNeedIt) {
   EXPECT_EQ(status.report.private_files, 2u);
 
   // Once the user gives the files up, a new key (a new version) is made.
-  ASSERT_TRUE(engine_->Delete(DigestText("needs the key")).ok());
-  ASSERT_TRUE(engine_->Delete(DigestText("needs it too")).ok());
+  ASSERT_TRUE(engine_->Delete(test::DigestText("needs the key")).ok());
+  ASSERT_TRUE(engine_->Delete(test::DigestText("needs it too")).ok());
   ASSERT_TRUE(Store(kOwner, "a new private file").ok());
   EXPECT_THAT(keyring_.Versions(), ElementsAre(2u));
-  EXPECT_EQ(Open(kOwner, DigestText("a new private file")).bytes, "a new private file");
+  EXPECT_EQ(Open(kOwner, test::DigestText("a new private file")).bytes, "a new private file");
 }
 
 TEST_F(PrivateEngineTest, NoDefaultCollectionIsReportedWhenAKeyMustBeMade) {
   keyring_.fail_save = true;
   Status s = Store(kOwner, "first private file");
   EXPECT_EQ(s.code(), Code::kKeyringUnavailable);
-  EXPECT_TRUE(FilesBelow(dir_.Join("store/private")).empty());
+  EXPECT_TRUE(test::FilesBelow(dir_.Join("store/private")).empty());
 }
 
 TEST_F(PrivateEngineTest, TheMasterKeyIsNowhereInTheStore) {
@@ -523,7 +503,7 @@ TEST_F(PrivateEngineTest, TheMasterKeyIsNowhereInTheStore) {
   auto keys = keyring_.Keys();
   ASSERT_EQ(keys.size(), 1u);
   const std::string raw(reinterpret_cast<const char*>(keys[0].data()), 32);
-  for (const std::string& file : FilesBelow(dir_.Join("store"))) {
+  for (const std::string& file : test::FilesBelow(dir_.Join("store"))) {
     EXPECT_EQ(test::ReadFile(dir_.Join("store/" + file)).find(raw), std::string::npos) << file;
   }
 }
@@ -550,7 +530,7 @@ TEST_F(PrivateEngineTest, RekeyRewrapsEveryKeyAndSurvivesAnInterruption) {
   Reopen();
   EXPECT_TRUE(engine_->KeyringStatus().report.rekey_pending);
   for (int i = 0; i < 5; ++i) {
-    Opened opened = Open(i % 2 ? kOwner : kOther, DigestText(files[i]));
+    Opened opened = Open(i % 2 ? kOwner : kOther, test::DigestText(files[i]));
     ASSERT_TRUE(opened.status.ok()) << opened.status.ToString();
     EXPECT_EQ(opened.bytes, files[i]);
   }
@@ -570,15 +550,15 @@ TEST_F(PrivateEngineTest, RekeyRewrapsEveryKeyAndSurvivesAnInterruption) {
   EXPECT_FALSE(status.report.rekey_pending);
 
   Reopen();
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(Open(i % 2 ? kOwner : kOther, DigestText(files[i])).bytes, files[i]);
-  EXPECT_EQ(Open(kThird, DigestText("stored mid-rekey")).bytes, "stored mid-rekey");
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Open(i % 2 ? kOwner : kOther, test::DigestText(files[i])).bytes, files[i]);
+  EXPECT_EQ(Open(kThird, test::DigestText("stored mid-rekey")).bytes, "stored mid-rekey");
 
   // And again, uninterrupted.
   ASSERT_TRUE(engine_->Rekey(&result).ok());
   EXPECT_FALSE(result.resumed);
   EXPECT_EQ(result.rewrapped, 6u);
   EXPECT_THAT(keyring_.Versions(), ElementsAre(3u));
-  EXPECT_EQ(Open(kOwner, DigestText(files[1])).bytes, files[1]);
+  EXPECT_EQ(Open(kOwner, test::DigestText(files[1])).bytes, files[1]);
 }
 
 TEST_F(PrivateEngineTest, RekeyWithNoKeyDoesNothing) {
@@ -617,7 +597,7 @@ TEST_F(PrivateEngineTest, OrphansAreReconciledAtStart) {
   std::vector<FileRecord> files;
   ASSERT_TRUE(engine_->List(&files).ok());
   ASSERT_EQ(files.size(), 1u);
-  EXPECT_EQ(Open(kOwner, DigestText(kept)).bytes, kept);
+  EXPECT_EQ(Open(kOwner, test::DigestText(kept)).bytes, kept);
 }
 
 }  // namespace

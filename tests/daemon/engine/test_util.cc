@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -130,6 +131,17 @@ std::string RandomBytes(size_t n, uint32_t seed) {
   std::mt19937 gen(seed);
   std::string out(n, '\0');
   for (auto& c : out) c = static_cast<char>(gen() & 0xff);
+  return out;
+}
+
+std::vector<std::string> FilesBelow(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) out.push_back(std::filesystem::relative(it->path(), dir).string());
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 

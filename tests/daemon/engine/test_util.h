@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "daemon/engine/env.h"
 
@@ -52,5 +53,7 @@ std::string ReadFd(int fd);
 int PipeFrom(const std::string& bytes);
 // Deterministic pseudo-random bytes.
 std::string RandomBytes(size_t n, uint32_t seed = 1);
+// All regular files below `dir`, relative paths, sorted.
+std::vector<std::string> FilesBelow(const std::string& dir);
 
 }  // namespace costore::test
