@@ -153,10 +153,32 @@ export async function launchBrowser({ userDataDir, extraArgs = [] } = {}) {
     context,
     extensionId,
     userDataDir: dir,
-    // The current service worker (it may have been stopped and restarted).
+    // The extension's service worker, running. Chromium stops an idle one
+    // (and a test may stop it), but Playwright keeps a stopped worker in
+    // serviceWorkers(), where evaluate() on it never settles; so each one
+    // must answer within a few seconds, and when none does, an extension
+    // page's message starts the worker again.
     async worker() {
-      const live = context.serviceWorkers().find((w) => w.url().startsWith(`chrome-extension://${extensionId}/`));
-      return live || context.waitForEvent('serviceworker', { timeout: 30000 });
+      const ours = () => context.serviceWorkers()
+        .filter((w) => w.url().startsWith(`chrome-extension://${extensionId}/`)).reverse();
+      const answers = (w) => Promise.race([
+        w.evaluate(() => true).then(() => true, () => false),
+        new Promise((resolve) => setTimeout(() => resolve(false), 3000)),
+      ]);
+      for (let attempt = 0; attempt < 3; ++attempt) {
+        for (const w of ours()) if (await answers(w)) return w;
+        const started = context.waitForEvent('serviceworker', { timeout: 15000 }).catch(() => null);
+        const page = await context.newPage();
+        try {
+          await page.goto(`chrome-extension://${extensionId}/transfer.html`);
+          // Any message wakes the worker; it answers this one with NotFound.
+          await page.evaluate(() => chrome.runtime.sendMessage({ op: 'wake' }).catch(() => null));
+        } finally {
+          await page.close();
+        }
+        await started;
+      }
+      throw new Error('the extension\'s service worker does not answer');
     },
     async close() {
       await context.close();
