@@ -93,11 +93,17 @@ bool OriginMatches(const nlohmann::json& body, const std::string& transfer_origi
   return true;
 }
 
-std::string SelfExecutable() {
+// readlink `link` without a trailing " (deleted)", as costored reads it; "".
+std::string Executable(const std::string& link) {
   char path[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  ssize_t n = ::readlink(link.c_str(), path, sizeof path - 1);
   if (n <= 0) return {};
-  return std::string(path, static_cast<size_t>(n));
+  std::string target(path, static_cast<size_t>(n));
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (target.size() > kDeleted.size() && target.ends_with(kDeleted)) {
+    target.resize(target.size() - kDeleted.size());
+  }
+  return target;
 }
 
 }  // namespace
@@ -137,8 +143,12 @@ client::FileInfo ClientBackend::Store(int fd, const std::string& digest, const s
 
 std::vector<SiteFile> ClientBackend::ListStoredBy(const std::string& origin) {
   const client::Client& c = client();
-  // The daemon names this host's app by its executable, as /proc shows it.
-  const std::string self = SelfExecutable();
+  // costored names this host's app by the browser that started it (its
+  // parent's executable), or by the host's own executable when it cannot
+  // (daemon/dbus/caller_identity.h). Files stored under the latter (when
+  // costored fell back, or before it named browsers) are listed too.
+  const std::set<std::string> apps = {Executable("/proc/self/exe"),
+                                      Executable("/proc/" + std::to_string(::getppid()) + "/exe")};
   std::vector<SiteFile> files;
   std::set<std::string> seen;
   for (const client::FileEntry& entry : c.List()) {
@@ -151,7 +161,7 @@ std::vector<SiteFile> ClientBackend::ListStoredBy(const std::string& origin) {
       throw;
     }
     for (const client::PrincipalUsage& who : usage) {
-      if (who.stored && who.app == self && who.origin == origin) {
+      if (who.stored && !who.app.empty() && apps.contains(who.app) && who.origin == origin) {
         files.push_back({entry.digest, entry.size, entry.name, entry.last_used_usec});
         break;
       }

@@ -148,7 +148,20 @@ test('origin A downloads the model and stores it with create; it reads it back',
   const principals = JSON.parse(usage.stdout).principals ?? JSON.parse(usage.stdout);
   const storer = principals.find((p) => p.origin === serverA.origin);
   assert.ok(storer && storer.stored, `origin A is recorded as the storer: ${usage.stdout}`);
-  assert.ok(storer.app.endsWith('/costore-native-host'), `the app is the native host: ${storer.app}`);
+  // The app is the browser that started the native host (its parent), not
+  // the host binary that every browser shares.
+  assert.ok(!storer.app.endsWith('/costore-native-host'), `the app is not the native host: ${storer.app}`);
+  // (A host left over from an earlier run, its browser gone, has pid 1 for
+  // a parent: not this browser's.)
+  const hosts = lib.nativeHosts().filter((h) => h.ppid > 1);
+  assert.ok(hosts.length > 0, 'the native host is running');
+  for (const host of hosts) {
+    assert.equal(host.parentExe, storer.app, `the app is the host's parent: ${JSON.stringify(hosts)}`);
+  }
+  if (!process.env.COSTORE_CHROMIUM) {
+    // /usr/bin/chromium is a shell script that execs the browser binary.
+    assert.equal(storer.app, '/usr/lib/chromium/chromium');
+  }
 
   const read = await pageA.evaluate((hex) => window.cosRead(hex), MODEL_HEX);
   assert.equal(read.ok, true, JSON.stringify(read));

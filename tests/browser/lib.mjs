@@ -234,6 +234,32 @@ export function cli(...args) {
   });
 }
 
+// The running native hosts built here (the manifest's "path"), each with
+// its parent: the browser that started it, which costored names as the app
+// of the host's calls (daemon/dbus/caller_identity.h).
+export function nativeHosts() {
+  const host = fs.realpathSync(JSON.parse(fs.readFileSync(env('COSTORE_HOST_MANIFEST'), 'utf8')).path);
+  const exe = (pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
+    } catch {
+      return null;  // exited, or not ours
+    }
+  };
+  const found = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || exe(name) !== host) continue;
+    let ppid;
+    try {
+      ppid = Number(/^PPid:\s*(\d+)$/m.exec(fs.readFileSync(`/proc/${name}/status`, 'utf8'))[1]);
+    } catch {
+      continue;
+    }
+    found.push({ pid: Number(name), ppid, parentExe: exe(ppid) });
+  }
+  return found;
+}
+
 export function sha256File(file) {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
