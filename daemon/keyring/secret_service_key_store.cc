@@ -11,10 +11,11 @@
 #include <cstring>
 #include <thread>
 
+#include "daemon/keyring/master_key_schema.h"
+
 namespace costore {
 namespace {
 
-constexpr char kSchemaName[] = "io.github.costore.MasterKey";
 constexpr char kLabel[] = "costore master key";
 constexpr char kHowToStart[] =
     "Private files need a keyring that implements the Secret Service: start one (gnome-keyring-daemon, "
@@ -23,20 +24,6 @@ constexpr char kHowToStart[] =
 constexpr char kHowToUnlock[] =
     "Unlock it (log in to the desktop session, or unlock it in Passwords and Keys or your keyring app) and "
     "try again. Public files are not affected.";
-
-const SecretSchema* Schema() {
-  static const SecretSchema schema = [] {
-    SecretSchema s{};
-    s.name = kSchemaName;
-    s.flags = SECRET_SCHEMA_NONE;
-    s.attributes[0].name = "store";
-    s.attributes[0].type = SECRET_SCHEMA_ATTRIBUTE_STRING;
-    s.attributes[1].name = "version";
-    s.attributes[1].type = SECRET_SCHEMA_ATTRIBUTE_STRING;
-    return s;
-  }();
-  return &schema;
-}
 
 // --- small owners for GLib objects -----------------------------------------
 
@@ -130,7 +117,6 @@ bool ParseHexKey(const char* text, size_t length, SecretKey* key) {
 
 }  // namespace
 
-const char* SecretServiceKeyStore::SchemaName() { return kSchemaName; }
 
 SecretServiceKeyStore::SecretServiceKeyStore(int prompt_timeout_s) : prompt_timeout_s_(prompt_timeout_s) {}
 
@@ -184,7 +170,7 @@ Status SecretServiceKeyStore::LookupOnce(const MasterKeyId& id, bool interactive
     ListOwner items;
     // SECRET_SEARCH_ALL: locked items too. (secret_password_lookup would
     // answer "nothing" for a locked item, indistinguishable from "none".)
-    items.list = secret_service_search_sync(service_, Schema(), attributes.table, SECRET_SEARCH_ALL, nullptr,
+    items.list = secret_service_search_sync(service_, MasterKeySchema(), attributes.table, SECRET_SEARCH_ALL, nullptr,
                                             &error.error);
     if (error.error != nullptr) {
       *retry = true;
@@ -320,7 +306,7 @@ Status SecretServiceKeyStore::Save(const MasterKeyId& id, const SecretKey& key, 
     // With no default collection, gnome-keyring offers to create one (a
     // prompt): that is the desktop's own way, so let it.
     gboolean stored = WithTimeout(prompt_timeout_s_, [&](GCancellable* c) {
-      return secret_service_store_sync(service_, Schema(), attributes.table, SECRET_COLLECTION_DEFAULT,
+      return secret_service_store_sync(service_, MasterKeySchema(), attributes.table, SECRET_COLLECTION_DEFAULT,
                                        label.c_str(), value, c, &error.error);
     });
     secret_value_unref(value);
@@ -354,7 +340,7 @@ Status SecretServiceKeyStore::Remove(const MasterKeyId& id) {
     GErrorOwner error;
     Attributes attributes = AttributesFor(id);
     // FALSE with no error: nothing matched.
-    secret_service_clear_sync(service_, Schema(), attributes.table, nullptr, &error.error);
+    secret_service_clear_sync(service_, MasterKeySchema(), attributes.table, nullptr, &error.error);
     if (error.error == nullptr) return Status::OK();
     if (attempt == 1) {
       return Status::KeyringUnavailable("removing master key version " + std::to_string(id.version) +
@@ -376,7 +362,7 @@ Status SecretServiceKeyStore::ListVersions(const std::string& store_id, std::vec
     Attributes attributes;
     attributes.Set("store", store_id);
     ListOwner items;
-    items.list = secret_service_search_sync(service_, Schema(), attributes.table, SECRET_SEARCH_ALL, nullptr,
+    items.list = secret_service_search_sync(service_, MasterKeySchema(), attributes.table, SECRET_SEARCH_ALL, nullptr,
                                             &error.error);
     if (error.error != nullptr) {
       if (attempt == 1) {

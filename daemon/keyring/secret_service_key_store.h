@@ -1,8 +1,8 @@
 // SecretServiceKeyStore: the master key in the user's keyring, through
 // libsecret (any Secret Service: gnome-keyring, KeePassXC, KWallet).
 //
-// Items use the schema "io.github.costore.MasterKey" with the attributes
-// "store" (the store's id) and "version"; the secret is the key as 64
+// Items use the schema "io.github.costore.MasterKey" (master_key_schema.h)
+// with the attributes "store" (the store's id) and "version"; the secret is the key as 64
 // lowercase hex digits (text, so that every implementation keeps it
 // faithfully), labelled "costore master key". New items go to the default
 // collection.
@@ -35,8 +35,6 @@ class SecretServiceKeyStore : public KeyStore {
   Status ListVersions(const std::string& store_id, std::vector<uint32_t>* versions) override;
   KeyringState Probe(std::string* message) override;
 
-  // The schema name, "io.github.costore.MasterKey".
-  static const char* SchemaName();
 
  private:
   // The connected service, or KeyringUnavailable (kNoService).

@@ -14,21 +14,9 @@
 #include <cstring>
 #include <string>
 
-namespace {
+#include "daemon/keyring/master_key_schema.h"
 
-const SecretSchema* Schema() {
-  static const SecretSchema schema = [] {
-    SecretSchema s{};
-    s.name = "io.github.costore.MasterKey";
-    s.flags = SECRET_SCHEMA_NONE;
-    s.attributes[0].name = "store";
-    s.attributes[0].type = SECRET_SCHEMA_ATTRIBUTE_STRING;
-    s.attributes[1].name = "version";
-    s.attributes[1].type = SECRET_SCHEMA_ATTRIBUTE_STRING;
-    return s;
-  }();
-  return &schema;
-}
+namespace {
 
 int Fail(const char* what, GError* error) {
   std::fprintf(stderr, "costore-test-keyring: %s: %s\n", what, error != nullptr ? error->message : "failed");
@@ -61,7 +49,7 @@ int main(int argc, char** argv) {
 
   GHashTable* attributes = g_hash_table_new(g_str_hash, g_str_equal);
   if (command == "keys") {
-    GList* items = secret_service_search_sync(service, Schema(), attributes,
+    GList* items = secret_service_search_sync(service, costore::MasterKeySchema(), attributes,
                                               static_cast<SecretSearchFlags>(SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS),
                                               nullptr, &error);
     if (error != nullptr) return Fail("search", error);
@@ -84,7 +72,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "clear") {
-    secret_password_clearv_sync(Schema(), attributes, nullptr, &error);
+    secret_password_clearv_sync(costore::MasterKeySchema(), attributes, nullptr, &error);
     if (error != nullptr) return Fail("clear", error);
     return 0;
   }
