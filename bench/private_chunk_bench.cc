@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
   std::map<std::string, std::vector<double>> wall, cpu;
   SecretKey key = SecretKey::Random();
   BlobStore store(Env::Default(), scratch + "/store");
-  Die(store.Init(), "init");
+  costore::InitReport report;
+  Die(store.Init(&report), "init");
 
   auto measure = [&](const std::string& name, const std::function<void()>& body) {
     sync();

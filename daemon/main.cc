@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   int idle_timeout_s = 120;
   int max_stores = 16;
   bool verbose = false;
+  bool no_read_only_view = false;
   std::string agent_command = "costore-consent --agent";
   app.add_option("--store", store_dir, "Store directory (default: $XDG_DATA_HOME/costore)");
   app.add_option("--idle-timeout", idle_timeout_s, "Abandon a store whose source is silent this long (seconds)")
@@ -46,6 +47,9 @@ int main(int argc, char** argv) {
                  "Command that starts a consent agent when a file needs the user's consent and none is "
                  "registered; \"\" to never start one")
       ->capture_default_str();
+  app.add_flag("--no-read-only-view", no_read_only_view,
+               "Hand out public files directly instead of through a read-only view of the store (sandboxed "
+               "apps then get copies); for systems that forbid user namespaces");
   app.add_flag("-v,--verbose", verbose, "Log every store and open");
   app.set_version_flag("--version", std::string("costored ") + COSTORE_VERSION);
   CLI11_PARSE(app, argc, argv);
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
     options.idle_timeout_ms = idle_timeout_s * 1000;
     options.max_concurrent_stores = max_stores;
     options.key_store = &key_store;
+    options.read_only_view = !no_read_only_view;
     // For the crash-safety test of Rekey only: die (SIGKILL, as a kill
     // would) once this many data keys are re-wrapped.
     if (const char* kill_after = std::getenv("COSTORE_TEST_REKEY_KILL_AFTER")) {
@@ -100,13 +105,16 @@ int main(int argc, char** argv) {
     };
     costore::Status s = costore::Engine::Open(options, &engine);
     if (!s.ok()) {
-      costore::LogError("cannot open the store at " + store_dir + ": " + s.ToString());
-      return 1;
+      // A second daemon on the same store stops here having changed nothing.
+      costore::LogError("cannot open the store at " + store_dir + ": " + s.message());
+      return s.code() == costore::Code::kBusy ? 3 : 1;
     }
     std::vector<std::string> agent_argv;
     std::istringstream words(agent_command);
     for (std::string word; words >> word;) agent_argv.push_back(word);
-    service = std::make_unique<costore::Service>(*connection, *engine, loop, std::move(agent_argv));
+    // Stores hold a worker for as long as they stream; the rest (private
+    // opens, verification, the keyring) get a few more.
+    service = std::make_unique<costore::Service>(*connection, *engine, loop, std::move(agent_argv), max_stores + 8);
 
     // The objects exist before the name is taken, so a caller that activated
     // us is served as soon as it sees the name.
@@ -124,7 +132,7 @@ int main(int argc, char** argv) {
       engine->CancelAll();
       // Let cancelled stores post their replies, then stop.
       std::thread([&] {
-        service->WaitForWorkers(10'000);
+        if (!service->WaitForWorkers(10'000)) costore::LogWarning("workers still busy after 10 s; leaving anyway");
         loop.Quit();
       }).detach();
     });

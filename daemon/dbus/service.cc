@@ -8,6 +8,7 @@
 #include "costore-ipc/Manager1_adaptor.h"
 #include "costore-ipc/Store1_adaptor.h"
 #include "costore-ipc/names.h"
+#include "daemon/engine/file_checks.h"
 #include "daemon/engine/quote.h"
 #include "daemon/log.h"
 
@@ -50,7 +51,11 @@ Dict FileDict(const FileRecord& file) {
                {"last-used", sdbus::Variant(file.last_used_us)},
                {"stored-by", sdbus::Variant(file.stored_by)},
                {"used-by", sdbus::Variant(file.used_by)},
-               {"cipher", sdbus::Variant(CipherText(file.cipher))}};
+               {"cipher", sdbus::Variant(CipherText(file.cipher))},
+               {"state", sdbus::Variant(std::string(file.damaged() ? "damaged" : "ok"))},
+               {"problem", sdbus::Variant(file.problem)},
+               {"last-verified", sdbus::Variant(file.verified_us)},
+               {"pinned", sdbus::Variant(file.pinned)}};
   if (file.is_private) {
     dict.emplace("owner-app", sdbus::Variant(file.owner.app));
     dict.emplace("owner-origin", sdbus::Variant(file.owner.origin));
@@ -110,7 +115,7 @@ class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_
                           who = std::move(who), request = std::move(request)]() mutable {
       request.source_fd = fd->get();
       FileInfo info;
-      Status status = service_.engine().Store(who, request, &info);
+      Status status = service_.engine().Store(who, request, &info);  // never throws: Guarded
       fd.reset();  // close the caller's descriptor now, not when the reply is sent
       if (status.ok()) {
         LogDebug("stored " + info.digest.ToString() + " for " + Quote(who.app) + " " + Quote(who.origin));
@@ -130,6 +135,7 @@ class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_
     Status s = service_.IdentifyCurrentCaller(getObject(), &caller);
     OpenOptions open_options;
     if (s.ok()) s = GetOption(options, "stream", "b", &open_options.stream);
+    open_options.sandboxed = caller.sandboxed;
     if (!s.ok()) {
       result.returnError(ToDbusError(s));
       return;
@@ -273,9 +279,14 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
   Dict GetSettings() override {
     RequireUser();
     ConsentSettings settings = service_.engine().GetSettings();
+    SpaceSettings space = service_.engine().GetSpaceSettings();
     return {{"consent-policy", sdbus::Variant(std::string(settings.ask ? "ask" : "deny"))},
             {"consent-timeout", sdbus::Variant(settings.timeout_s)},
-            {"prompts-per-hour", sdbus::Variant(settings.prompts_per_hour)}};
+            {"prompts-per-hour", sdbus::Variant(settings.prompts_per_hour)},
+            {"min-free-space", sdbus::Variant(space.min_free_space)},
+            {"quota", sdbus::Variant(space.quota)},
+            {"auto-collect", sdbus::Variant(space.auto_collect)},
+            {"scrub-interval", sdbus::Variant(space.scrub_interval_days)}};
   }
 
   void SetSetting(const std::string& key, const sdbus::Variant& value) override {
@@ -285,9 +296,13 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
       setting = value.get<std::string>();
     } else if (value.containsValueOfType<uint32_t>()) {
       setting = value.get<uint32_t>();
+    } else if (value.containsValueOfType<uint64_t>()) {
+      setting = value.get<uint64_t>();
+    } else if (value.containsValueOfType<bool>()) {
+      setting = value.get<bool>();
     } else {
-      ThrowIfError(Status::InvalidArgument("setting " + Quote(key) + " must be a string (s) or a number (u), not " +
-                                           value.peekValueType()));
+      ThrowIfError(Status::InvalidArgument("setting " + Quote(key) + " must be a string (s), a number (u), a byte "
+                                           "count (t) or a boolean (b), not " + value.peekValueType()));
     }
     ThrowIfError(service_.engine().SetSetting(key, setting));
   }
@@ -339,6 +354,74 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
     }
   }
 
+  // Hashes every byte: on a worker, at low I/O priority; only the reply
+  // comes back to the loop thread.
+  void Verify(sdbus::Result<std::vector<Dict>>&& result, Dict options) override {
+    if (!CheckUser(result)) return;
+    std::vector<std::string> digests;
+    Status s = GetOption(options, "digests", "as", &digests);
+    if (!s.ok()) return result.returnError(ToDbusError(s));
+    auto pending = std::make_shared<sdbus::Result<std::vector<Dict>>>(std::move(result));
+    service_.StartWorker([this, pending, digests = std::move(digests)] {
+      LowerThreadIoPriority(/*idle=*/false);
+      std::vector<VerifyResult> results;
+      Status status = service_.engine().Verify(digests, &results);
+      service_.loop().Post([pending, status, results = std::move(results)] {
+        if (!status.ok()) return pending->returnError(ToDbusError(status));
+        std::vector<Dict> out;
+        for (const VerifyResult& r : results) {
+          Dict dict{{"digest", sdbus::Variant(r.digest)},
+                    {"private", sdbus::Variant(r.is_private)},
+                    {"state", sdbus::Variant(r.state)},
+                    {"problem", sdbus::Variant(r.problem)},
+                    {"size", sdbus::Variant(r.size)}};
+          if (r.is_private) {
+            dict.emplace("owner-app", sdbus::Variant(r.owner.app));
+            dict.emplace("owner-origin", sdbus::Variant(r.owner.origin));
+          }
+          out.push_back(std::move(dict));
+        }
+        pending->returnResults(out);
+      });
+    });
+  }
+
+  void SetPinned(const std::string& digest, const bool& pinned) override {
+    RequireUser();
+    ThrowIfError(service_.engine().SetPinned(digest, pinned));
+  }
+
+  Dict Collect(const Dict& options) override {
+    RequireUser();
+    CollectOptions collect;
+    uint64_t value = 0;
+    ThrowIfError(GetOption(options, "target-size", "t", &value));
+    if (options.count("target-size")) collect.target_size = value;
+    ThrowIfError(GetOption(options, "unused-for", "t", &value));
+    if (options.count("unused-for")) collect.unused_for_s = value;
+    ThrowIfError(GetOption(options, "dry-run", "b", &collect.dry_run));
+    CollectResult result;
+    ThrowIfError(service_.engine().Collect(collect, &result));
+    return {{"files-deleted", sdbus::Variant(result.files_deleted)},
+            {"bytes-freed", sdbus::Variant(result.bytes_freed)},
+            {"digests", sdbus::Variant(result.digests)},
+            {"store-bytes", sdbus::Variant(result.store_bytes)}};
+  }
+
+  Dict Space() override {
+    RequireUser();
+    SpaceReport space;
+    ThrowIfError(service_.engine().Space(&space));
+    return {{"store-bytes", sdbus::Variant(space.store_bytes)},
+            {"files", sdbus::Variant(space.files)},
+            {"damaged", sdbus::Variant(space.damaged)},
+            {"pinned", sdbus::Variant(space.pinned)},
+            {"free-bytes", sdbus::Variant(space.free_bytes)},
+            {"floor-bytes", sdbus::Variant(space.floor_bytes)},
+            {"quota-bytes", sdbus::Variant(space.quota_bytes)},
+            {"last-scrub", sdbus::Variant(space.last_scrub_us)}};
+  }
+
   uint32_t Version() override { return ipc::kManagerVersion; }
 
   std::string Sender() { return getObject().getCurrentlyProcessedMessage()->getSender(); }
@@ -349,11 +432,12 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
 // ---------------------------------------------------------------------------
 
 Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop,
-                 std::vector<std::string> agent_command)
+                 std::vector<std::string> agent_command, int max_workers)
     : connection_(connection),
       engine_(engine),
       loop_(loop),
-      consent_agents_(connection, loop, std::move(agent_command)) {
+      consent_agents_(connection, loop, std::move(agent_command)),
+      workers_(max_workers) {
   engine_.SetConsentAgent(&consent_agents_);
   // Private opens block on the keyring and decrypt: on workers, with the
   // reply posted back to the loop thread (the only one that touches sd-bus).
@@ -413,22 +497,8 @@ void Service::EmitChanged(const ChangeEvent& event) {
   manager_->emitChanged(event.what, event.digest);
 }
 
-void Service::StartWorker(std::function<void()> work) {
-  {
-    std::lock_guard<std::mutex> lock(workers_mu_);
-    ++workers_;
-  }
-  std::thread([this, work = std::move(work)]() mutable {
-    work();
-    work = nullptr;
-    std::lock_guard<std::mutex> lock(workers_mu_);
-    if (--workers_ == 0) workers_done_.notify_all();
-  }).detach();
-}
+void Service::StartWorker(std::function<void()> work) { workers_.Submit(std::move(work)); }
 
-void Service::WaitForWorkers(int timeout_ms) {
-  std::unique_lock<std::mutex> lock(workers_mu_);
-  workers_done_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return workers_ == 0; });
-}
+bool Service::WaitForWorkers(int timeout_ms) { return workers_.Shutdown(timeout_ms); }
 
 }  // namespace costore

@@ -17,6 +17,7 @@
 #include "daemon/dbus/caller_identity.h"
 #include "daemon/dbus/consent_agent_channel.h"
 #include "daemon/dbus/event_loop.h"
+#include "daemon/dbus/worker_pool.h"
 #include "daemon/engine/engine.h"
 
 namespace costore {
@@ -29,13 +30,14 @@ class Service {
   // `agent_command`: argv of the consent agent to start when none is
   // registered (empty: never start one).
   Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop,
-          std::vector<std::string> agent_command);
+          std::vector<std::string> agent_command, int max_workers = 32);
   ~Service();
 
   // Emits Manager1.Changed. Loop thread only.
   void EmitChanged(const ChangeEvent& event);
-  // Blocks until every worker thread has posted its reply, or `timeout_ms`.
-  void WaitForWorkers(int timeout_ms);
+  // Blocks until every worker has finished (and joins them), or
+  // `timeout_ms` passes; true if they finished.
+  bool WaitForWorkers(int timeout_ms);
 
   // The identity of the sender of the message being dispatched; cached per
   // unique bus name until the name goes away. Loop thread only.
@@ -44,7 +46,7 @@ class Service {
   Engine& engine() { return engine_; }
   ConsentAgentChannel& consent_agents() { return consent_agents_; }
   EventLoop& loop() { return loop_; }
-  // Runs `work` on a new thread; its result must be Post()ed back.
+  // Runs `work` on a worker; its result must be Post()ed back.
   void StartWorker(std::function<void()> work);
 
  private:
@@ -54,9 +56,7 @@ class Service {
   std::map<std::string, CallerIdentity> identities_;  // by unique bus name
   ConsentAgentChannel consent_agents_;
   sdbus::Slot name_owner_watch_;
-  std::mutex workers_mu_;
-  std::condition_variable workers_done_;
-  int workers_ = 0;
+  WorkerPool workers_;
   std::unique_ptr<StoreObject> store_;
   std::unique_ptr<ManagerObject> manager_;
 };

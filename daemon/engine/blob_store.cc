@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -205,7 +206,13 @@ Status CopyAndHash(const IngestRequest& request, bool source_is_regular, Writabl
   const uint64_t limit = request.expected_size.value_or(BlobStore::kMaxFileSize);
   HashPipeline hasher;
   uint64_t total = 0;
+  uint64_t next_check = 0;
   for (;;) {
+    if (request.check_progress && total >= next_check) {
+      Status s = request.check_progress(total);
+      if (!s.ok()) return s;
+      next_check = total + BlobStore::kProgressCheckBytes;
+    }
     if (request.cancelled != nullptr && request.cancelled->load()) {
       return Status::Cancelled("the write was cancelled");
     }
@@ -291,16 +298,65 @@ BlobStore::BlobStore(Env* env, std::string root)
       root_(std::move(root)),
       blobs_dir_(root_ + "/blobs/sha256"),
       private_dir_(root_ + "/private/sha256"),
-      ingest_dir_(root_ + "/ingest") {}
+      ingest_dir_(root_ + "/ingest"),
+      quarantine_dir_(root_ + "/quarantine") {}
 
-Status BlobStore::Init() {
+BlobStore::~BlobStore() {
+  if (view_fd_ >= 0) ::close(view_fd_);
+}
+
+Status BlobStore::Quarantine(const std::string& path, const std::string& label, std::string* moved_to) {
+  Status s = env_->CreateDirs(quarantine_dir_, 0700);
+  if (!s.ok()) return s;
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+  std::string base = quarantine_dir_ + "/" + stamp + "-" + label;
+  std::string target = base;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    bool existed = false;
+    s = env_->RenameNoReplace(path, target, &existed);
+    if (!s.ok()) return s;
+    if (!existed) {
+      if (moved_to != nullptr) *moved_to = target.substr(root_.size() + 1);
+      s = env_->SyncDir(quarantine_dir_);
+      if (s.ok()) s = env_->SyncDir(path.substr(0, path.rfind('/')));
+      return s;
+    }
+    target = base + "-" + RandomHex();
+  }
+  return Status::IOError("cannot move " + path + " to " + quarantine_dir_ + ": every name is taken");
+}
+
+Status BlobStore::EnsureDirectory(const std::string& dir, InitReport* report) {
+  FileStat st;
+  Status s = env_->Stat(dir, &st);
+  if (s.ok() && st.type != FileStat::Type::kDirectory) {
+    // Never emptied through, never followed: moved aside whole.
+    std::string label = dir.substr(root_.size() + 1);
+    std::replace(label.begin(), label.end(), '/', '-');
+    std::string moved_to;
+    s = Quarantine(dir, label + "-was-" + (st.type == FileStat::Type::kSymlink ? "a-link" : "not-a-directory"),
+                   &moved_to);
+    if (!s.ok()) return s;
+    report->quarantined.push_back(dir.substr(root_.size() + 1) + " (" + DescribeType(st.type) + ") -> " + moved_to);
+  } else if (!s.ok() && s.code() != Code::kNotFound) {
+    return s;
+  }
+  return env_->CreateDirs(dir, 0700);
+}
+
+Status BlobStore::Init(InitReport* report) {
+  *report = InitReport{};
+  // The root itself is checked (owner, mode) and held by Env::LockStore.
   Status s = env_->CreateDirs(root_, 0700);
-  // The store holds what the user downloaded; other users have no business
-  // listing it, whatever mode an older version or the user left.
-  if (s.ok()) s = env_->Chmod(root_, 0700);
-  if (s.ok()) s = env_->CreateDirs(blobs_dir_, 0700);
-  if (s.ok()) s = env_->CreateDirs(private_dir_, 0700);
-  if (s.ok()) s = env_->CreateDirs(ingest_dir_, 0700);
+  if (!s.ok()) return s;
+  s = EnsureDirectory(quarantine_dir_, report);
+  for (const std::string& dir : {root_ + "/blobs", blobs_dir_, root_ + "/private", private_dir_, ingest_dir_}) {
+    if (s.ok()) s = EnsureDirectory(dir, report);
+  }
   if (!s.ok()) return s;
 
   const std::string tag = root_ + "/CACHEDIR.TAG";
@@ -309,15 +365,43 @@ Status BlobStore::Init() {
     if (!s.ok()) return s;
   }
 
-  // Nothing in ingest/ outlives a process: a file there is a write that a
-  // crash interrupted, and its caller has long gone.
-  std::vector<std::string> leftovers;
-  s = env_->GetChildren(ingest_dir_, &leftovers);
+  // Nothing in ingest/ outlives a process: a .part is a write that a crash
+  // interrupted, and its caller has long gone; a .deleting is a removal
+  // to finish. Only regular files and links are unlinked (a link's target
+  // stays untouched); anything else is quarantined, never recursed into.
+  std::vector<DirEntry> leftovers;
+  s = env_->ListDir(ingest_dir_, &leftovers);
   if (!s.ok()) return s;
-  for (const std::string& name : leftovers) {
-    s = env_->RemoveFile(ingest_dir_ + "/" + name);
+  for (const DirEntry& entry : leftovers) {
+    const std::string path = ingest_dir_ + "/" + entry.name;
+    if (entry.type != FileStat::Type::kRegular && entry.type != FileStat::Type::kSymlink) {
+      std::string moved_to;
+      s = Quarantine(path, "ingest-" + entry.name, &moved_to);
+      if (!s.ok()) return s;
+      report->quarantined.push_back("ingest/" + entry.name + " (" + DescribeType(entry.type) + ") -> " + moved_to);
+      continue;
+    }
+    constexpr std::string_view kDeleting = ".deleting";
+    if (entry.type == FileStat::Type::kRegular && entry.name.size() > kDeleting.size() &&
+        entry.name.ends_with(kDeleting)) {
+      const std::string name = entry.name.substr(0, entry.name.size() - kDeleting.size());
+      Digest digest;
+      if (name.size() == 64 && Digest::Parse("sha256:" + name, &digest).ok()) {
+        report->interrupted_removals.push_back(digest);
+      }
+    }
+    s = env_->RemoveFile(path);
     if (!s.ok() && s.code() != Code::kNotFound) return s;
   }
+  return env_->SyncDir(ingest_dir_);
+}
+
+Status BlobStore::UseReadOnlyView() {
+  int fd = -1;
+  Status s = env_->OpenReadOnlyView(root_, &fd);
+  if (!s.ok()) return s;
+  if (view_fd_ >= 0) ::close(view_fd_);
+  view_fd_ = fd;
   return Status::OK();
 }
 
@@ -376,7 +460,8 @@ Status BlobStore::Ingest(const IngestRequest& request, StagedBlob* staged) {
   return Status::OK();
 }
 
-Status BlobStore::Commit(StagedBlob* staged) {
+Status BlobStore::Commit(StagedBlob* staged, FileStat* committed, bool* existed) {
+  *existed = false;
   if (staged->path_.empty()) return Status::InvalidArgument("nothing is staged to commit");
   const std::string target = BlobPath(staged->digest_);
   const std::string fan_out_dir = target.substr(0, target.rfind('/'));
@@ -394,51 +479,131 @@ Status BlobStore::Commit(StagedBlob* staged) {
     if (!s.ok()) return s;
   }
 
-  bool existed = false;
-  s = env_->RenameNoReplace(staged->path_, target, &existed);
+  s = env_->RenameNoReplace(staged->path_, target, existed);
   if (!s.ok()) return s;  // the staged file stays; its destructor removes it
-  if (existed) {
-    // Same digest, same bytes: the blob on disk already is this file.
+  if (*existed) {
+    // Same digest: the engine trusts the blob there (it moves one it does
+    // not trust aside before committing).
     RemoveQuietly(env_, staged->path_);
   }
   staged->path_.clear();
-  return env_->SyncDir(fan_out_dir);
+  s = env_->SyncDir(fan_out_dir);
+  if (!s.ok()) return s;
+  // Taken after the rename, which changes the inode's ctime.
+  return env_->Stat(target, committed);
 }
 
-Status BlobStore::OpenBlob(const Digest& digest, int* fd) {
-  Status s = env_->OpenReadOnly(BlobPath(digest), fd);
+Status BlobStore::OpenBlob(const Digest& digest, int* fd, FileStat* st) {
+  const std::string path = BlobPath(digest);
+  Status s = view_fd_ >= 0 ? env_->OpenReadOnlyBeneath(view_fd_, path.substr(root_.size() + 1), path, fd, st)
+                           : env_->OpenReadOnly(path, fd, st);
   if (s.code() == Code::kNotFound) return Status::NotFound("no file " + digest.ToString() + " in the store");
   return s;
 }
 
-Status BlobStore::RemoveBlob(const Digest& digest) {
+Status BlobStore::StatBlob(const Digest& digest, FileStat* st) { return env_->Stat(BlobPath(digest), st); }
+
+Status BlobStore::BeginRemove(const Digest& digest) {
   const std::string path = BlobPath(digest);
-  Status s = env_->RemoveFile(path);
+  const std::string deleting = DeletingPath(digest.hex());
+  bool existed = false;
+  Status s = env_->RenameNoReplace(path, deleting, &existed);
   if (s.code() == Code::kNotFound) return Status::NotFound("no file " + digest.ToString() + " in the store");
   if (!s.ok()) return s;
-  return env_->SyncDir(path.substr(0, path.rfind('/')));
+  if (existed) {
+    // A removal of the same digest that did not finish: that file goes.
+    s = env_->RemoveFile(deleting);
+    if (s.ok()) s = env_->RenameNoReplace(path, deleting, &existed);
+    if (!s.ok()) return s;
+    if (existed) return Status::IOError("cannot move " + path + " to " + deleting + ": it keeps coming back");
+  }
+  s = env_->SyncDir(ingest_dir_);
+  if (s.ok()) s = env_->SyncDir(path.substr(0, path.rfind('/')));
+  return s;
+}
+
+Status BlobStore::FinishRemove(const Digest& digest) {
+  Status s = env_->RemoveFile(DeletingPath(digest.hex()));
+  if (s.code() == Code::kNotFound) return Status::OK();
+  return s;
+}
+
+Status BlobStore::UndoRemove(const Digest& digest) {
+  bool existed = false;
+  Status s = env_->RenameNoReplace(DeletingPath(digest.hex()), BlobPath(digest), &existed);
+  if (s.ok() && existed) s = FinishRemove(digest);  // stored again meanwhile
+  return s;
+}
+
+Status BlobStore::QuarantineBlob(const Digest& digest, const std::string& why, std::string* moved_to) {
+  return Quarantine(BlobPath(digest), "blob-" + digest.hex() + "-" + why, moved_to);
 }
 
 bool BlobStore::Contains(const Digest& digest) { return env_->FileExists(BlobPath(digest)); }
 
-Status BlobStore::ListBlobs(std::vector<Digest>* digests) {
-  digests->clear();
-  std::vector<std::string> fan_outs;
-  Status s = env_->GetChildren(blobs_dir_, &fan_outs);
+Status BlobStore::ScanFanOuts(const std::string& dir, bool is_private, ScanResult* result) {
+  std::vector<DirEntry> fan_outs;
+  Status s = env_->ListDir(dir, &fan_outs);
   if (!s.ok()) return s;
-  for (const std::string& fan_out : fan_outs) {
-    std::vector<std::string> names;
-    // Not a directory, or removed meanwhile: it holds no blob BlobPath finds.
-    if (!env_->GetChildren(blobs_dir_ + "/" + fan_out, &names).ok()) continue;
-    for (const std::string& name : names) {
+  const std::string kind = is_private ? "private" : "blob";
+  auto stray = [&](const std::string& path, const std::string& rel, FileStat::Type type) -> Status {
+    std::string moved_to;
+    std::string label = rel;
+    std::replace(label.begin(), label.end(), '/', '-');
+    Status q = Quarantine(path, "stray-" + label, &moved_to);
+    if (q.ok()) result->quarantined.push_back(rel + " (" + DescribeType(type) + ") -> " + moved_to);
+    return q;
+  };
+  for (const DirEntry& fan_out : fan_outs) {
+    const std::string fan_out_path = dir + "/" + fan_out.name;
+    const std::string fan_out_rel = fan_out_path.substr(root_.size() + 1);
+    const bool valid_fan_out = fan_out.name.size() == 2 &&
+                               fan_out.name.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (fan_out.type != FileStat::Type::kDirectory || !valid_fan_out) {
+      s = stray(fan_out_path, fan_out_rel, fan_out.type);
+      if (!s.ok()) return s;
+      continue;
+    }
+    std::vector<DirEntry> names;
+    s = env_->ListDir(fan_out_path, &names);
+    if (!s.ok()) return s;
+    for (const DirEntry& entry : names) {
+      const std::string& name = entry.name;
       Digest digest;
-      if (!Digest::Parse("sha256:" + name, &digest).ok()) continue;
-      // A blob in the wrong fan-out directory is unreachable; not listed.
-      if (name.compare(0, 2, fan_out) != 0 || fan_out.size() != 2) continue;
-      digests->push_back(digest);
+      bool named_right = name.compare(0, 2, fan_out.name) == 0;
+      std::string tag;
+      if (is_private) {
+        named_right = named_right && name.size() == 64 + 1 + 32 && name[64] == '.' &&
+                      Digest::Parse("sha256:" + name.substr(0, 64), &digest).ok();
+        if (named_right) {
+          tag = name.substr(65);
+          named_right = tag.find_first_not_of("0123456789abcdef") == std::string::npos;
+        }
+      } else {
+        named_right = named_right && name.size() == 64 && Digest::Parse("sha256:" + name, &digest).ok();
+      }
+      if (!named_right || entry.type != FileStat::Type::kRegular) {
+        s = stray(fan_out_path + "/" + name, fan_out_rel + "/" + name, entry.type);
+        if (!s.ok()) return s;
+        continue;
+      }
+      if (is_private) {
+        result->private_files.emplace_back(digest, tag);
+      } else {
+        result->blobs.push_back(digest);
+      }
     }
   }
-  std::sort(digests->begin(), digests->end());
+  return Status::OK();
+}
+
+Status BlobStore::Scan(ScanResult* result) {
+  *result = ScanResult{};
+  Status s = ScanFanOuts(blobs_dir_, false, result);
+  if (s.ok()) s = ScanFanOuts(private_dir_, true, result);
+  if (!s.ok()) return s;
+  std::sort(result->blobs.begin(), result->blobs.end());
+  std::sort(result->private_files.begin(), result->private_files.end());
   return Status::OK();
 }
 
@@ -485,8 +650,8 @@ Status BlobStore::CommitPrivate(StagedBlob* staged, const std::string& owner_tag
   return Status::IOError("cannot replace " + target + ": it keeps coming back");
 }
 
-Status BlobStore::OpenPrivate(const Digest& digest, const std::string& owner_tag, int* fd) {
-  Status s = env_->OpenReadOnly(PrivatePath(digest, owner_tag), fd);
+Status BlobStore::OpenPrivate(const Digest& digest, const std::string& owner_tag, int* fd, FileStat* st) {
+  Status s = env_->OpenReadOnly(PrivatePath(digest, owner_tag), fd, st);
   if (s.code() == Code::kNotFound) return Status::NotFound("no file " + digest.ToString() + " in the store");
   return s;
 }
@@ -499,26 +664,8 @@ Status BlobStore::RemovePrivate(const Digest& digest, const std::string& owner_t
   return env_->SyncDir(path.substr(0, path.rfind('/')));
 }
 
-Status BlobStore::ListPrivate(std::vector<std::pair<Digest, std::string>>* files) {
-  files->clear();
-  std::vector<std::string> fan_outs;
-  Status s = env_->GetChildren(private_dir_, &fan_outs);
-  if (!s.ok()) return s;
-  for (const std::string& fan_out : fan_outs) {
-    std::vector<std::string> names;
-    if (fan_out.size() != 2 || !env_->GetChildren(private_dir_ + "/" + fan_out, &names).ok()) continue;
-    for (const std::string& name : names) {
-      // <64 hex>.<32 hex>
-      if (name.size() != 64 + 1 + 32 || name[64] != '.' || name.compare(0, 2, fan_out) != 0) continue;
-      Digest digest;
-      if (!Digest::Parse("sha256:" + name.substr(0, 64), &digest).ok()) continue;
-      const std::string tag = name.substr(65);
-      if (tag.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
-      files->emplace_back(digest, tag);
-    }
-  }
-  std::sort(files->begin(), files->end());
-  return Status::OK();
+Status BlobStore::QuarantinePrivate(const Digest& digest, const std::string& owner_tag, const std::string& why) {
+  return Quarantine(PrivatePath(digest, owner_tag), "private-" + digest.hex() + "." + owner_tag + "-" + why);
 }
 
 }  // namespace costore

@@ -4,13 +4,37 @@
 //   <root>/private/sha256/ab/<hex>.<owner tag>
 //                                  private files, sealed (daemon/crypto/),
 //                                  mode 0400; one per (digest, owner)
-//   <root>/ingest/                 writes in flight; emptied at Init
+//   <root>/ingest/                 writes in flight (<random>.part) and
+//                                  removals in flight (<name>.deleting);
+//                                  emptied at Init
+//   <root>/quarantine/             whatever the store found where it did not
+//                                  belong or changed after it was stored
+//                                  (<UTC time>-<what>); never served, never
+//                                  deleted by costore: the user looks and
+//                                  removes
+//   <root>/costored.lock           held (flock) by the one daemon serving
 //   <root>/CACHEDIR.TAG            so that backup tools skip the store
 //
 // A write streams the caller's descriptor into ingest/, hashing as bytes
 // pass (one pass, a fixed-size buffer: memory stays flat whatever the size),
 // fsyncs, and compares digest and size. Only a verified file is staged; only
 // Commit makes it visible, by a rename that never replaces an existing blob.
+//
+// Confinement: every path is below the root, which the engine holds with
+// Env::LockStore, so no call follows a symlink inside the store. Init
+// checks that blobs/, private/, ingest/ and quarantine/ are real
+// directories; anything else in their place (a symlink to the user's
+// documents, a file) is moved to quarantine/ and a real directory made. The
+// only files ever unlinked are ingest/ entries (a regular file or a
+// symlink: unlinking a link leaves its target alone) and blobs whose
+// removal the catalog has recorded.
+//
+// Crash semantics: a crash while writing leaves a .part in ingest/ (removed
+// at Init). A committed blob is durable before Commit returns (file fsync,
+// rename, directory fsync). A removal first renames the blob into ingest/
+// as <name>.deleting (durable), then the caller drops its record, then the
+// file is unlinked; Init reports the .deleting names it finds, so that a
+// removal interrupted before its record was dropped is finished, not undone.
 #pragma once
 
 #include <atomic>
@@ -64,6 +88,25 @@ struct IngestRequest {
   // returns (the private store seals there). Digest and size are still
   // those of the bytes read from the source.
   std::function<std::unique_ptr<WritableFile>(std::unique_ptr<WritableFile>)> filter;
+  // Called before the first byte is written and then every
+  // kProgressCheckBytes with the bytes written so far; an error stops the
+  // ingest with that error (the engine's free-space floor and quota).
+  std::function<Status(uint64_t written)> check_progress;
+};
+
+// What Init found that the engine must act on.
+struct InitReport {
+  // Removals interrupted by a crash: finish them (drop their records).
+  std::vector<Digest> interrupted_removals;
+  // Things moved to quarantine/, as "<what> -> quarantine/<name>".
+  std::vector<std::string> quarantined;
+};
+
+// A blob as found on disk (Scan).
+struct ScanResult {
+  std::vector<Digest> blobs;
+  std::vector<std::pair<Digest, std::string>> private_files;  // (digest, owner tag)
+  std::vector<std::string> quarantined;  // strays moved aside, as in InitReport
 };
 
 class BlobStore {
@@ -73,9 +116,18 @@ class BlobStore {
 
   BlobStore(Env* env, std::string root);
 
-  // Creates the layout (mode 0700 for the root), writes CACHEDIR.TAG, and
-  // removes whatever a crash left in ingest/.
-  Status Init();
+  static constexpr uint64_t kProgressCheckBytes = uint64_t{64} << 20;
+
+  // Creates or checks the layout, writes CACHEDIR.TAG, and empties ingest/
+  // (regular files and links are removed; anything else is quarantined).
+  // The engine holds the root's StoreLock.
+  Status Init(InitReport* report);
+
+  // Opens every later public-file read through a read-only view of the
+  // store (Env::OpenReadOnlyView); IOError (and reads stay direct) where
+  // the system gives none.
+  Status UseReadOnlyView();
+  bool has_read_only_view() const { return view_fd_ >= 0; }
 
   // Streams request.source_fd to EOF into ingest/. On success *staged holds
   // the verified file. A digest or size mismatch stores nothing and returns
@@ -85,16 +137,29 @@ class BlobStore {
   Status Ingest(const IngestRequest& request, StagedBlob* staged);
 
   // Publishes a staged file under blobs/ (read-only, directory fsynced).
-  // If the blob already exists the staged copy is dropped: the bytes are
-  // identical, the digest says so.
-  Status Commit(StagedBlob* staged);
+  // If a blob already exists the staged copy is dropped and *existed set
+  // (the engine moves a blob it does not trust out of the way first). On
+  // success *committed is the blob's inode as it is now on disk.
+  Status Commit(StagedBlob* staged, FileStat* committed, bool* existed);
 
-  // A read-only descriptor on the blob; NotFound if absent.
-  Status OpenBlob(const Digest& digest, int* fd);
-  Status RemoveBlob(const Digest& digest);
+  // A read-only descriptor on the blob (through the read-only view when
+  // there is one) and the opened file's stat; NotFound if absent, IOError
+  // if it is not a regular file (never opened: a FIFO does not block).
+  Status OpenBlob(const Digest& digest, int* fd, FileStat* st);
+  Status StatBlob(const Digest& digest, FileStat* st);
+  // Removal in two steps (see the crash semantics above): BeginRemove moves
+  // the blob into ingest/ durably (NotFound if absent); the caller drops
+  // its record, then FinishRemove unlinks it, or UndoRemove puts it back.
+  Status BeginRemove(const Digest& digest);
+  Status FinishRemove(const Digest& digest);
+  Status UndoRemove(const Digest& digest);
+  // Moves whatever is at the blob's path to quarantine/ (NotFound if
+  // nothing is); `why` becomes part of its name there.
+  Status QuarantineBlob(const Digest& digest, const std::string& why, std::string* moved_to = nullptr);
   bool Contains(const Digest& digest);
-  // Every blob on disk (to find orphans left by a crash).
-  Status ListBlobs(std::vector<Digest>* digests);
+  // Every blob and private file on disk; strays (wrong names, links,
+  // FIFOs, directories) are moved to quarantine/.
+  Status Scan(ScanResult* result);
 
   std::string BlobPath(const Digest& digest) const;
   const std::string& root() const { return root_; }
@@ -107,18 +172,31 @@ class BlobStore {
   // owner). A file already there is replaced: the caller knows from the
   // catalog that no record names it (a crash left it).
   Status CommitPrivate(StagedBlob* staged, const std::string& owner_tag);
-  Status OpenPrivate(const Digest& digest, const std::string& owner_tag, int* fd);
+  Status OpenPrivate(const Digest& digest, const std::string& owner_tag, int* fd, FileStat* st = nullptr);
   Status RemovePrivate(const Digest& digest, const std::string& owner_tag);
-  // Every private file on disk, as (digest, owner tag).
-  Status ListPrivate(std::vector<std::pair<Digest, std::string>>* files);
+  Status QuarantinePrivate(const Digest& digest, const std::string& owner_tag, const std::string& why);
   std::string PrivatePath(const Digest& digest, const std::string& owner_tag) const;
 
+  // Moves `path` (inside the store) to quarantine/<UTC time>-<label>.
+  Status Quarantine(const std::string& path, const std::string& label, std::string* moved_to = nullptr);
+
+  ~BlobStore();
+  BlobStore(const BlobStore&) = delete;
+  BlobStore& operator=(const BlobStore&) = delete;
+
  private:
+  // Makes `dir` a real directory: anything else there is quarantined.
+  Status EnsureDirectory(const std::string& dir, InitReport* report);
+  Status ScanFanOuts(const std::string& dir, bool is_private, ScanResult* result);
+  std::string DeletingPath(const std::string& name) const { return ingest_dir_ + "/" + name + ".deleting"; }
+
   Env* env_;
   std::string root_;
   std::string blobs_dir_;    // <root>/blobs/sha256
   std::string private_dir_;  // <root>/private/sha256
   std::string ingest_dir_;   // <root>/ingest
+  std::string quarantine_dir_;  // <root>/quarantine
+  int view_fd_ = -1;         // a read-only view of the root, or -1
 };
 
 }  // namespace costore

@@ -108,6 +108,23 @@ CREATE TABLE private_usage(
 );
 ALTER TABLE grants ADD COLUMN explicit INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3 -> 4: integrity. problem: '' while the bytes on disk are the stored
+    // bytes, else what was found (a damaged entry is never served; storing
+    // the right bytes repairs it). verified: when the bytes were last hashed
+    // and found right. pinned: never evicted. disk_*: the public blob's
+    // inode as committed (DiskIdentity); 0 for files stored before, which
+    // the engine fills in at their next open.
+    R"sql(
+ALTER TABLE files ADD COLUMN problem TEXT NOT NULL DEFAULT '';
+ALTER TABLE files ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN disk_ino INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN disk_mtime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN disk_ctime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE private_files ADD COLUMN problem TEXT NOT NULL DEFAULT '';
+ALTER TABLE private_files ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE private_files ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -502,7 +519,8 @@ constexpr const char* kSelectFiles =
     "SELECT f.digest, f.size, f.name, f.private, f.first_stored,"
     "       coalesce(max(u.last_used), f.first_stored),"
     "       count(CASE WHEN u.stored THEN 1 END),"
-    "       count(u.principal)"
+    "       count(u.principal),"
+    "       f.problem, f.verified, f.pinned, f.disk_ino, f.disk_mtime, f.disk_ctime"
     " FROM files f LEFT JOIN usage u ON u.digest = f.digest ";
 
 Status ReadFileRecord(const Statement& stmt, FileRecord* out) {
@@ -516,6 +534,12 @@ Status ReadFileRecord(const Statement& stmt, FileRecord* out) {
   record.last_used_us = stmt.Int(5);
   record.stored_by = ClampToU32(stmt.Int(6));
   record.used_by = ClampToU32(stmt.Int(7));
+  record.problem = stmt.Text(8);
+  record.verified_us = stmt.Int(9);
+  record.pinned = stmt.Int(10) != 0;
+  record.disk.ino = static_cast<uint64_t>(stmt.Int(11));
+  record.disk.mtime_ns = stmt.Int(12);
+  record.disk.ctime_ns = stmt.Int(13);
   *out = std::move(record);
   return Status::OK();
 }
@@ -527,7 +551,8 @@ constexpr const char* kSelectPrivate =
     "SELECT f.id, f.digest, p.app, p.origin, f.size, f.name, f.first_stored,"
     "       coalesce(max(u.last_used), f.first_stored),"
     "       count(CASE WHEN u.stored THEN 1 END), count(u.principal),"
-    "       f.cipher, f.chunk_size, f.key_version, f.wrapped_key"
+    "       f.cipher, f.chunk_size, f.key_version, f.wrapped_key,"
+    "       f.problem, f.verified, f.pinned"
     " FROM private_files f JOIN principals p ON p.id = f.owner"
     " LEFT JOIN private_usage u ON u.file = f.id ";
 // How lists of private entries are ordered.
@@ -550,6 +575,9 @@ Status ReadPrivateRecord(const Statement& stmt, PrivateFileRecord* out) {
   record.chunk_size = ClampToU32(stmt.Int(11));
   record.key_version = ClampToU32(stmt.Int(12));
   record.wrapped_key = stmt.Blob(13);
+  record.problem = stmt.Text(14);
+  record.verified_us = stmt.Int(15);
+  record.pinned = stmt.Int(16) != 0;
   *out = std::move(record);
   return Status::OK();
 }
@@ -676,9 +704,25 @@ Status RemoveSetting(sqlite3* db, const std::string& key, const std::string& wha
   return RunWith(db, what, "DELETE FROM settings WHERE key = ?1", key);
 }
 
+// Sets verified (and, with `disk`, the inode, clearing any damage).
+Status WriteVerified(sqlite3* db, const std::string& digest, int64_t now_us, const DiskIdentity* disk,
+                     const std::string& what) {
+  Statement stmt(db, what);
+  Status s = stmt.Prepare(disk != nullptr ? "UPDATE files SET verified = ?2, problem = '', disk_ino = ?3,"
+                                            " disk_mtime = ?4, disk_ctime = ?5 WHERE digest = ?1"
+                                          : "UPDATE files SET verified = ?2 WHERE digest = ?1");
+  if (!s.ok()) return s;
+  stmt.Bind(1, digest).Bind(2, now_us);
+  if (disk != nullptr) {
+    stmt.Bind(3, static_cast<int64_t>(disk->ino)).Bind(4, disk->mtime_ns).Bind(5, disk->ctime_ns);
+  }
+  return stmt.Run();
+}
+
 }  // namespace
 
-Status Catalog::Open(const std::string& path, std::unique_ptr<Catalog>* out) {
+Status Catalog::Open(const std::string& path, std::unique_ptr<Catalog>* out, bool* unreadable) {
+  if (unreadable != nullptr) *unreadable = false;
   Status s = PrepareDatabaseFile(path);
   if (!s.ok()) return s;
   sqlite3* db = nullptr;
@@ -695,6 +739,8 @@ Status Catalog::Open(const std::string& path, std::unique_ptr<Catalog>* out) {
   }
   s = Configure(db, path);
   if (!s.ok()) {
+    const int primary = sqlite3_extended_errcode(db) & 0xff;
+    if (unreadable != nullptr && (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)) *unreadable = true;
     sqlite3_close(db);
     return s;
   }
@@ -711,7 +757,7 @@ Catalog::~Catalog() {
 }
 
 Status Catalog::RecordStore(const Digest& digest, uint64_t size, const std::string& name,
-                            const Principal& who, int64_t now_us) {
+                            const Principal& who, int64_t now_us, const DiskIdentity* disk) {
   Status s = CheckStoredSize(size, digest);
   if (!s.ok()) return s;
   const std::string text = digest.ToString();
@@ -732,9 +778,151 @@ Status Catalog::RecordStore(const Digest& digest, uint64_t size, const std::stri
   s = insert.Run();
   if (!s.ok()) return s;
 
+  if (disk != nullptr) {
+    s = WriteVerified(db_, text, now_us, disk, what);
+    if (!s.ok()) return s;
+  }
   s = CountUse(db_, kUsage, text, who, /*is_store=*/true, now_us, what);
   if (!s.ok()) return s;
   return txn.Commit();
+}
+
+Status Catalog::RecordRecovered(const Digest& digest, uint64_t size, const DiskIdentity& disk, int64_t now_us) {
+  Status s = CheckStoredSize(size, digest);
+  if (!s.ok()) return s;
+  const std::string text = digest.ToString();
+  const std::string what = "record recovered file " + text;
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement insert(db_, what);
+  s = insert.Prepare(
+      "INSERT INTO files(digest, size, first_stored, verified, disk_ino, disk_mtime, disk_ctime)"
+      " VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?6) ON CONFLICT(digest) DO NOTHING");
+  if (!s.ok()) return s;
+  insert.Bind(1, text)
+      .Bind(2, static_cast<int64_t>(size))
+      .Bind(3, now_us)
+      .Bind(4, static_cast<int64_t>(disk.ino))
+      .Bind(5, disk.mtime_ns)
+      .Bind(6, disk.ctime_ns);
+  return insert.Run();
+}
+
+Status Catalog::SetDiskIdentity(const Digest& digest, const DiskIdentity& disk) {
+  const std::string text = digest.ToString();
+  const std::string what = "record the inode of " + text;
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, what);
+  Status s = stmt.Prepare("UPDATE files SET disk_ino = ?2, disk_mtime = ?3, disk_ctime = ?4 WHERE digest = ?1");
+  if (!s.ok()) return s;
+  stmt.Bind(1, text).Bind(2, static_cast<int64_t>(disk.ino)).Bind(3, disk.mtime_ns).Bind(4, disk.ctime_ns);
+  s = stmt.Run();
+  if (s.ok() && sqlite3_changes(db_) == 0) return NoSuchFile(text);
+  return s;
+}
+
+Status Catalog::MarkDamaged(const Digest& digest, const std::string& problem) {
+  const std::string text = digest.ToString();
+  const std::string what = "mark " + text + " damaged";
+  std::lock_guard<std::mutex> lock(mu_);
+  ScopedFullSync full_sync(db_);  // a damaged file must not be served again after a crash
+  Statement stmt(db_, what);
+  Status s = stmt.Prepare("UPDATE files SET problem = ?2 WHERE digest = ?1");
+  if (!s.ok()) return s;
+  stmt.Bind(1, text).Bind(2, problem.empty() ? std::string("damaged") : problem);
+  s = stmt.Run();
+  if (s.ok() && sqlite3_changes(db_) == 0) return NoSuchFile(text);
+  return s;
+}
+
+Status Catalog::MarkVerified(const Digest& digest, int64_t now_us, const DiskIdentity* disk) {
+  const std::string text = digest.ToString();
+  std::lock_guard<std::mutex> lock(mu_);
+  Status s = WriteVerified(db_, text, now_us, disk, "mark " + text + " verified");
+  if (s.ok() && sqlite3_changes(db_) == 0) return NoSuchFile(text);
+  return s;
+}
+
+Status Catalog::MarkPrivateDamaged(int64_t id, const std::string& problem) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ScopedFullSync full_sync(db_);
+  Statement stmt(db_, "mark private entry " + std::to_string(id) + " damaged");
+  Status s = stmt.Prepare("UPDATE private_files SET problem = ?2 WHERE id = ?1");
+  if (!s.ok()) return s;
+  stmt.Bind(1, id).Bind(2, problem.empty() ? std::string("damaged") : problem);
+  s = stmt.Run();
+  if (s.ok() && sqlite3_changes(db_) == 0) return NoSuchPrivateEntry(id);
+  return s;
+}
+
+Status Catalog::MarkPrivateVerified(int64_t id, int64_t now_us) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement stmt(db_, "mark private entry " + std::to_string(id) + " verified");
+  Status s = stmt.Prepare("UPDATE private_files SET verified = ?2 WHERE id = ?1");
+  if (!s.ok()) return s;
+  stmt.Bind(1, id).Bind(2, now_us);
+  s = stmt.Run();
+  if (s.ok() && sqlite3_changes(db_) == 0) return NoSuchPrivateEntry(id);
+  return s;
+}
+
+Status Catalog::SetPinned(const Digest& digest, bool pinned) {
+  const std::string text = digest.ToString();
+  const std::string what = std::string(pinned ? "pin " : "unpin ") + text;
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kWrite);
+  if (!s.ok()) return s;
+  int changed = 0;
+  for (const char* sql : {"UPDATE files SET pinned = ?2 WHERE digest = ?1",
+                          "UPDATE private_files SET pinned = ?2 WHERE digest = ?1"}) {
+    Statement stmt(db_, what);
+    s = stmt.Prepare(sql);
+    if (!s.ok()) return s;
+    stmt.Bind(1, text).Bind(2, int64_t{pinned ? 1 : 0});
+    s = stmt.Run();
+    if (!s.ok()) return s;
+    changed += sqlite3_changes(db_);
+  }
+  if (changed == 0) return NoSuchFile(text);
+  return txn.Commit();
+}
+
+Status Catalog::GetTotals(CatalogTotals* totals) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  Status s = txn.Begin(Transaction::kRead);
+  if (!s.ok()) return s;
+  CatalogTotals out;
+  {
+    Statement stmt(db_, "sum the store's files");
+    s = stmt.Prepare(
+        "SELECT coalesce(sum(size), 0), count(*), count(CASE WHEN problem <> '' THEN 1 END),"
+        "       count(CASE WHEN pinned THEN 1 END) FROM files");
+    bool has_row = false;
+    if (s.ok()) s = stmt.Step(&has_row);
+    if (!s.ok()) return s;
+    out.public_bytes = static_cast<uint64_t>(stmt.Int(0));
+    out.files = ClampToU32(stmt.Int(1));
+    out.damaged = ClampToU32(stmt.Int(2));
+    out.pinned = ClampToU32(stmt.Int(3));
+  }
+  Statement stmt(db_, "sum the store's private files");
+  s = stmt.Prepare("SELECT size, chunk_size, problem <> '', pinned FROM private_files");
+  if (!s.ok()) return s;
+  for (;;) {
+    bool has_row = false;
+    s = stmt.Step(&has_row);
+    if (!s.ok()) return s;
+    if (!has_row) break;
+    out.private_sizes.emplace_back(static_cast<uint64_t>(stmt.Int(0)), ClampToU32(stmt.Int(1)));
+    ++out.files;
+    if (stmt.Int(2) != 0) ++out.damaged;
+    if (stmt.Int(3) != 0) ++out.pinned;
+  }
+  s = txn.Commit();
+  if (!s.ok()) return s;
+  *totals = std::move(out);
+  return Status::OK();
 }
 
 Status Catalog::RecordRead(const Digest& digest, const Principal& who, int64_t now_us) {

@@ -9,6 +9,10 @@
 //   private_files(id, digest, owner, size, name, first_stored, cipher,
 //                 chunk_size, key_version, wrapped_key)    since version 3
 //   private_usage(file, principal, stored, stores, reads, first_used, last_used)
+//   files and private_files, since version 4: problem ('' when the bytes are
+//     the stored bytes, else what was found: never served), verified (when
+//     last hashed and found right), pinned; files also disk_ino, disk_mtime,
+//     disk_ctime (the blob's inode as committed: see DiskIdentity)
 //
 // Private files are entries of their own, one per (digest, owner): a
 // private store never touches `files` or `usage`, and a public file's
@@ -34,6 +38,19 @@ struct sqlite3;
 
 namespace costore {
 
+// A committed blob's inode as it was right after commit. Any change to the
+// file (a write, a truncation, a fchmod: all move ctime, which no
+// unprivileged process can set back) or its replacement by another file
+// shows as a difference. All zero: not recorded yet (a file stored before
+// schema version 4).
+struct DiskIdentity {
+  uint64_t ino = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  bool known() const { return ino != 0 || ctime_ns != 0; }
+  bool operator==(const DiskIdentity&) const = default;
+};
+
 struct FileRecord {
   Digest digest;
   uint64_t size = 0;
@@ -46,6 +63,11 @@ struct FileRecord {
   // Private entries only (filled by the engine from PrivateFileRecord):
   std::string cipher;  // "aes-256-gcm" or "xchacha20-poly1305"
   Principal owner;     // the principal that stored it privately
+  std::string problem;   // "" unless damaged: what was found
+  int64_t verified_us = 0;
+  bool pinned = false;
+  DiskIdentity disk;     // public entries
+  bool damaged() const { return !problem.empty(); }
 };
 
 // One private entry: the bytes one principal stored with the "private"
@@ -64,6 +86,21 @@ struct PrivateFileRecord {
   uint32_t chunk_size = 0;  // as in the sealed file's header
   uint32_t key_version = 0;  // the master key version that wraps the data key
   std::string wrapped_key;   // bytes (daemon/crypto/key_wrap.h)
+  std::string problem;       // "" unless damaged
+  int64_t verified_us = 0;
+  bool pinned = false;
+  bool damaged() const { return !problem.empty(); }
+};
+
+// What the store holds, for Space and the quota.
+struct CatalogTotals {
+  uint64_t public_bytes = 0;
+  uint32_t files = 0;  // entries, public and private
+  uint32_t damaged = 0;
+  uint32_t pinned = 0;
+  // (plaintext size, chunk size) of each private entry: the engine turns
+  // them into sealed sizes.
+  std::vector<std::pair<uint64_t, uint32_t>> private_sizes;
 };
 
 struct UsageRecord {
@@ -122,13 +159,34 @@ inline constexpr char kRekeyTargetSetting[] = "rekey-target";          // set wh
 class Catalog {
  public:
   // Opens or creates the database, enables WAL, migrates the schema.
-  static Status Open(const std::string& path, std::unique_ptr<Catalog>* out);
+  // *unreadable (if given) is set when the file is not a database SQLite
+  // can read (corrupt, truncated, another kind of file): the engine then
+  // moves it aside and rebuilds. Other errors (a full disk, a newer
+  // schema) leave it false: the file is left as it is.
+  static Status Open(const std::string& path, std::unique_ptr<Catalog>* out, bool* unreadable = nullptr);
   ~Catalog();
 
   // Adds the file if new (keeping the first name given; a later non-empty
-  // name fills an empty one) and counts a store by `who`.
+  // name fills an empty one) and counts a store by `who`. With `disk`, the
+  // bytes were just verified and committed as that inode: it is recorded,
+  // verified is set to now, and a damaged file is repaired.
   Status RecordStore(const Digest& digest, uint64_t size, const std::string& name,
-                     const Principal& who, int64_t now_us);
+                     const Principal& who, int64_t now_us, const DiskIdentity* disk = nullptr);
+  // A blob found on disk with no record (a lost catalog, a crash between
+  // commit and record) whose bytes were verified: recorded with no
+  // attribution. OK if a record exists.
+  Status RecordRecovered(const Digest& digest, uint64_t size, const DiskIdentity& disk, int64_t now_us);
+  // Integrity state (NotFound if the file is not recorded).
+  Status SetDiskIdentity(const Digest& digest, const DiskIdentity& disk);
+  Status MarkDamaged(const Digest& digest, const std::string& problem);
+  // The bytes were hashed and found right (as inode `disk` if given, which
+  // repairs a damaged record).
+  Status MarkVerified(const Digest& digest, int64_t now_us, const DiskIdentity* disk = nullptr);
+  Status MarkPrivateDamaged(int64_t id, const std::string& problem);
+  Status MarkPrivateVerified(int64_t id, int64_t now_us);
+  // Pins or unpins every entry of `digest`; NotFound if it has none.
+  Status SetPinned(const Digest& digest, bool pinned);
+  Status GetTotals(CatalogTotals* totals);
   // Counts a read by `who`. NotFound if the file is not recorded.
   Status RecordRead(const Digest& digest, const Principal& who, int64_t now_us);
 

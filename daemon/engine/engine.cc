@@ -7,6 +7,7 @@
 
 #include "daemon/crypto/key_wrap.h"
 #include "daemon/engine/access_policy.h"
+#include "daemon/engine/file_checks.h"
 #include "daemon/engine/private_files.h"
 #include "daemon/engine/quote.h"
 #include "daemon/log.h"
@@ -85,6 +86,9 @@ FileRecord EntryFrom(const PrivateFileRecord& record) {
   file.used_by = record.used_by;
   file.cipher = record.cipher;
   file.owner = record.owner;
+  file.problem = record.problem;
+  file.verified_us = record.verified_us;
+  file.pinned = record.pinned;
   return file;
 }
 
@@ -110,24 +114,70 @@ class InFlight {
 
 Status Engine::Open(const EngineOptions& options, std::unique_ptr<Engine>* out) {
   if (options.root.empty()) return Status::InvalidArgument("store directory is empty");
-  Status s = options.env->CreateDirs(options.root, 0700);
+  Env* env = options.env;
+  Status s = env->CreateDirs(options.root, 0700);
   if (!s.ok()) return s;
+  // The lock comes before anything is read or changed: a second daemon on
+  // the same store stops here, having touched nothing.
+  std::unique_ptr<StoreLock> lock;
+  s = env->LockStore(options.root, &lock);
+  if (!s.ok()) return s;
+
+  const std::string catalog_path = options.root + "/catalog.db";
+  BlobStore layout(env, options.root);
+  FileStat catalog_stat;
+  if (env->Stat(catalog_path, &catalog_stat).ok() && catalog_stat.type != FileStat::Type::kRegular) {
+    std::string moved_to;
+    s = layout.Quarantine(catalog_path, "catalog.db-was-not-a-file", &moved_to);
+    if (!s.ok()) return s;
+    LogWarning("catalog.db was " + DescribeType(catalog_stat.type) + "; moved to " + moved_to +
+               "; the catalog is rebuilt from the files on disk");
+  }
   std::unique_ptr<Catalog> catalog;
-  s = Catalog::Open(options.root + "/catalog.db", &catalog);
+  bool unreadable = false;
+  s = Catalog::Open(catalog_path, &catalog, &unreadable);
+  if (!s.ok() && unreadable) {
+    // Not a database SQLite can read: moved aside (never deleted), and a
+    // new one is rebuilt from disk. The bytes are named by their hash, so
+    // every public file comes back; who stored and read it does not.
+    LogError("the catalog is unreadable (" + s.message() + ")");
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      const std::string path = catalog_path + suffix;
+      if (!env->FileExists(path)) continue;
+      std::string moved_to;
+      s = layout.Quarantine(path, std::string("catalog.db") + suffix, &moved_to);
+      if (!s.ok()) return s;
+      LogWarning("moved " + path + " to " + moved_to);
+    }
+    s = Catalog::Open(catalog_path, &catalog);
+  }
   if (!s.ok()) return s;
-  std::unique_ptr<Engine> engine(new Engine(options, std::move(catalog)));
-  s = engine->blobs_.Init();
+  std::unique_ptr<Engine> engine(new Engine(options, std::move(lock), std::move(catalog)));
+  InitReport report;
+  s = engine->blobs_.Init(&report);
   if (!s.ok()) return s;
-  s = engine->RemoveOrphans();
+  for (const std::string& moved : report.quarantined) LogWarning("quarantined " + moved);
+  s = engine->FinishInterruptedRemovals(report);
+  if (!s.ok()) return s;
+  s = engine->Reconcile();
   if (!s.ok()) return s;
   s = engine->LoadSettings();
   if (!s.ok()) return s;
+  if (options.read_only_view) {
+    s = engine->blobs_.UseReadOnlyView();
+    if (!s.ok()) {
+      LogWarning(s.message() + "; public files are handed out directly, and sandboxed apps get copies");
+    }
+  }
+  engine->RefillReserve();
+  engine->scrub_thread_ = std::thread([e = engine.get()] { e->ScrubLoop(); });
   *out = std::move(engine);
   return Status::OK();
 }
 
-Engine::Engine(const EngineOptions& options, std::unique_ptr<Catalog> catalog)
+Engine::Engine(const EngineOptions& options, std::unique_ptr<StoreLock> lock, std::unique_ptr<Catalog> catalog)
     : options_(options),
+      lock_(std::move(lock)),
       blobs_(options.env, options.root),
       catalog_(std::move(catalog)),
       consent_(options.env),
@@ -136,7 +186,12 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<Catalog> catalog)
 
 Engine::~Engine() {
   // The default executor's threads (tests): streams stop at once.
-  cancelled_ = true;
+  {
+    std::lock_guard<std::mutex> lock(scrub_mu_);
+    cancelled_ = true;
+  }
+  scrub_cv_.notify_all();
+  if (scrub_thread_.joinable()) scrub_thread_.join();
   std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(threads_mu_);
@@ -158,57 +213,6 @@ void Engine::PostBack(std::function<void()> task) {
   Spawn(std::move(task));
 }
 
-// A crash between publishing a blob and recording it leaves a blob that no
-// record names; a record whose blob is gone cannot be served. Both are
-// reconciled here, before the first caller is served.
-Status Engine::RemoveOrphans() {
-  std::vector<Digest> on_disk;
-  Status s = blobs_.ListBlobs(&on_disk);
-  if (!s.ok()) return s;
-  std::vector<Digest> recorded;
-  s = catalog_->ListDigests(&recorded);
-  if (!s.ok()) return s;
-  std::set<Digest> recorded_set(recorded.begin(), recorded.end());
-  std::set<Digest> disk_set(on_disk.begin(), on_disk.end());
-  for (const Digest& digest : on_disk) {
-    if (recorded_set.count(digest)) continue;
-    LogWarning("removing " + digest.ToString() + ": its bytes were stored but never recorded");
-    s = blobs_.RemoveBlob(digest);
-    if (!s.ok() && s.code() != Code::kNotFound) return s;
-  }
-  for (const Digest& digest : recorded) {
-    if (disk_set.count(digest)) continue;
-    LogWarning("forgetting " + digest.ToString() + ": its record exists but its bytes are gone");
-    s = catalog_->DeleteFile(digest);
-    if (!s.ok() && s.code() != Code::kNotFound) return s;
-  }
-
-  // The same for private files, named by (digest, owner tag).
-  std::vector<std::pair<Digest, std::string>> private_on_disk;
-  s = blobs_.ListPrivate(&private_on_disk);
-  if (!s.ok()) return s;
-  std::vector<PrivateFileRecord> private_recorded;
-  s = catalog_->ListPrivateFiles(std::nullopt, &private_recorded);
-  if (!s.ok()) return s;
-  std::set<std::pair<Digest, std::string>> private_disk_set(private_on_disk.begin(), private_on_disk.end());
-  std::set<std::pair<Digest, std::string>> private_recorded_set;
-  for (const PrivateFileRecord& entry : private_recorded) {
-    std::pair<Digest, std::string> name{entry.digest, OwnerTag(entry.owner)};
-    private_recorded_set.insert(name);
-    if (private_disk_set.count(name)) continue;
-    LogWarning("forgetting the private entry of " + entry.digest.ToString() + ": its record exists but its bytes are gone");
-    s = catalog_->DeletePrivateFile(entry.id);
-    if (!s.ok() && s.code() != Code::kNotFound) return s;
-  }
-  for (const auto& [digest, tag] : private_on_disk) {
-    if (private_recorded_set.count({digest, tag})) continue;
-    LogWarning("removing a private copy of " + digest.ToString() + ": its bytes were stored but never recorded");
-    s = blobs_.RemovePrivate(digest, tag);
-    if (!s.ok() && s.code() != Code::kNotFound) return s;
-  }
-  return Status::OK();
-}
-
 std::mutex& Engine::LockFor(const Digest& digest) {
   return digest_locks_[digest.bytes()[0] % std::size(digest_locks_)];
 }
@@ -218,11 +222,35 @@ void Engine::Publish(ChangeEvent event) {
 }
 
 void Engine::CancelAll() {
-  cancelled_ = true;
+  {
+    std::lock_guard<std::mutex> lock(scrub_mu_);
+    cancelled_ = true;
+  }
+  scrub_cv_.notify_all();
   consent_.AbandonAll();
 }
 
+// An exception from below (a cipher, the keyring, an allocation) becomes
+// an IOError for this call: it never reaches a worker's top, where it
+// would end the daemon for every app.
+template <typename F>
+Status Guarded(std::string_view what, F&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    LogError(std::string(what) + ": out of memory");
+    return Status::IOError(std::string(what) + " failed: out of memory");
+  } catch (const std::exception& e) {
+    LogError(std::string(what) + ": unexpected exception: " + e.what());
+    return Status::IOError(std::string(what) + " failed: " + e.what());
+  }
+}
+
 Status Engine::Store(const Principal& who, const StoreRequest& request, FileInfo* info) {
+  return Guarded("store", [&] { return StoreUnguarded(who, request, info); });
+}
+
+Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request, FileInfo* info) {
   Digest digest;
   Status s = Digest::Parse(request.digest, &digest);
   if (!s.ok()) return s;
@@ -243,32 +271,83 @@ Status Engine::Store(const Principal& who, const StoreRequest& request, FileInfo
   }
   if (request.is_private) return StorePrivate(who, digest, request, info);
 
+  // Room first: a store that cannot fit is refused before a byte is
+  // written; one of unknown size is checked as it grows.
+  const uint64_t known_size = request.size.value_or(0);
+  s = MakeRoomFor(known_size, reserved_bytes_.load());
+  if (!s.ok()) return s;
+  reserved_bytes_ += known_size;
+  struct Unreserve {
+    std::atomic<uint64_t>* counter;
+    uint64_t bytes;
+    ~Unreserve() { *counter -= bytes; }
+  } unreserve{&reserved_bytes_, known_size};
+
   IngestRequest ingest = IngestOf(request, digest, options_.idle_timeout_ms, &cancelled_);
+  if (!request.size) ingest.check_progress = [this](uint64_t written) { return CheckGrowth(written); };
   StagedBlob staged;
   s = blobs_.Ingest(ingest, &staged);
   if (!s.ok()) return s;
 
-  const uint64_t size = staged.size();
   FileRecord record;
   {
     std::lock_guard<std::mutex> lock(LockFor(digest));
-    s = blobs_.Commit(&staged);
-    if (!s.ok()) return s;
-    s = catalog_->RecordStore(digest, size, request.name, who, options_.env->NowMicros());
-    if (!s.ok()) {
-      // Leave no unrecorded bytes behind, unless an earlier store recorded them.
-      FileRecord existing;
-      if (catalog_->GetFile(digest, &existing).code() == Code::kNotFound) {
-        (void)blobs_.RemoveBlob(digest);
-      }
-      return s;
-    }
-    s = catalog_->GetFile(digest, &record);
+    s = CommitPublic(who, request, &staged, &record);
     if (!s.ok()) return s;
   }
   *info = InfoFrom(record);
   Publish({"stored", digest.ToString()});
   return Status::OK();
+}
+
+Status Engine::CommitPublic(const Principal& who, const StoreRequest& request, StagedBlob* staged,
+                            FileRecord* record) {
+  const Digest digest = staged->digest();
+  const uint64_t size = staged->size();
+  FileRecord existing;
+  Status s = catalog_->GetFile(digest, &existing);
+  if (!s.ok() && s.code() != Code::kNotFound) return s;
+  const bool recorded = s.ok();
+  FileStat on_disk;
+  s = blobs_.StatBlob(digest, &on_disk);
+  if (!s.ok() && s.code() != Code::kNotFound) return s;
+  const bool present = s.ok();
+  // The blob there is kept only if it is provably the one committed: the
+  // verified bytes in hand replace anything else (a changed inode, a file
+  // no record names, a damaged entry), which is moved aside, not deleted.
+  // A file recorded before inodes were (schema 3) is taken as it is.
+  bool trusted = false;
+  if (present && recorded && !existing.damaged() && on_disk.type == FileStat::Type::kRegular &&
+      on_disk.size == existing.size) {
+    trusted = !existing.disk.known() ||
+              existing.disk == DiskIdentity{on_disk.ino, on_disk.mtime_ns, on_disk.ctime_ns};
+  }
+  if (present && !trusted) {
+    std::string moved_to;
+    s = blobs_.QuarantineBlob(digest, "replaced-by-a-verified-store", &moved_to);
+    if (!s.ok()) return s;
+    LogWarning("moved the blob of " + digest.ToString() + " to " + moved_to +
+               ": it was not the file committed; the bytes just stored replace it");
+  }
+  FileStat committed;
+  bool existed = false;
+  s = blobs_.Commit(staged, &committed, &existed);
+  if (!s.ok()) return s;
+  const DiskIdentity disk{committed.ino, committed.mtime_ns, committed.ctime_ns};
+  // A new inode was verified as it was written; an existing one keeps its
+  // identity (a schema-3 one gets it recorded now).
+  s = catalog_->RecordStore(digest, size, request.name, who, options_.env->NowMicros(),
+                            existed ? nullptr : &disk);
+  if (s.ok() && existed && !existing.disk.known()) s = catalog_->SetDiskIdentity(digest, disk);
+  if (!s.ok()) {
+    // Leave no unrecorded bytes behind, unless an earlier store recorded them.
+    if (!recorded && !existed && blobs_.BeginRemove(digest).ok()) (void)blobs_.FinishRemove(digest);
+    return s;
+  }
+  if (recorded && existing.damaged()) {
+    LogInfo("repaired " + digest.ToString() + ": the right bytes were stored again");
+  }
+  return catalog_->GetFile(digest, record);
 }
 
 Status Engine::Resolve(const Principal& who, const Digest& digest, OpenTarget* target) {
@@ -320,7 +399,7 @@ Status Engine::OpenFile(const Principal& who, const std::string& digest_text, in
   OpenTarget target;
   s = Resolve(who, digest, &target);
   if (!s.ok()) return s;
-  if (target.kind == OpenTarget::kPublic) return OpenAllowed(who, digest, fd, info);
+  if (target.kind == OpenTarget::kPublic) return OpenAllowed(who, digest, OpenOptions{}, fd, info);
   if (target.kind == OpenTarget::kPrivate) return OpenPrivate(who, target.entry, OpenOptions{}, fd, info, nullptr);
   return NotStored(digest);
 }
@@ -342,7 +421,7 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
   if (target.kind == OpenTarget::kPublic) {
     int fd = -1;
     FileInfo info;
-    s = OpenAllowed(who, digest, &fd, &info);
+    s = OpenAllowed(who, digest, options, &fd, &info);
     return done(s, fd, info);
   }
   if (target.kind == OpenTarget::kPrivate) return OpenPrivateAsync(who, target.entry, options, std::move(done));
@@ -350,7 +429,7 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
 
   // Only a public file that exists can be asked for; private files never are.
   FileRecord record;
-  if (!catalog_->GetFile(digest, &record).ok() || record.is_private) {
+  if (!catalog_->GetFile(digest, &record).ok() || record.is_private || record.damaged()) {
     return done(NotStored(digest), -1, FileInfo{});
   }
   ConsentRequest request;
@@ -358,7 +437,7 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
   request.files.push_back(record);
   if (!catalog_->GetUsage(digest, &request.attribution).ok()) request.attribution.clear();
   consent_.Request(request, caller, GetSettings(),
-                   [this, who, digest, done = std::move(done)](ConsentDecision decision) {
+                   [this, who, digest, options, done = std::move(done)](ConsentDecision decision) {
                      if (decision != ConsentDecision::kAllowOnce &&
                          decision != ConsentDecision::kAllowAlways) {
                        return done(NotStored(digest), -1, FileInfo{});
@@ -376,31 +455,67 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
                      }
                      int opened_fd = -1;
                      FileInfo opened;
-                     Status status = OpenAllowed(who, digest, &opened_fd, &opened);
+                     Status status = OpenAllowed(who, digest, options, &opened_fd, &opened);
                      done(status, opened_fd, opened);
                    });
 }
 
 void Engine::CallerGone(const std::string& caller) { consent_.DropWaiter(caller); }
 
-Status Engine::OpenAllowed(const Principal& who, const Digest& digest, int* fd, FileInfo* info) {
+Status Engine::OpenAllowed(const Principal& who, const Digest& digest, const OpenOptions& options, int* fd,
+                           FileInfo* info) {
+  FileRecord record;
+  Status s = catalog_->GetFile(digest, &record);
+  if (s.code() == Code::kNotFound) return NotStored(digest);  // deleted meanwhile
+  if (!s.ok()) return s;
+  if (record.damaged()) return NotStored(digest);
   int blob_fd = -1;
-  Status s = blobs_.OpenBlob(digest, &blob_fd);
+  FileStat st;
+  s = blobs_.OpenBlob(digest, &blob_fd, &st);
   if (!s.ok()) {
     if (s.code() == Code::kNotFound) {
-      LogError("record of " + digest.ToString() + " has no bytes on disk");
+      Damage(digest, "its bytes are gone from the store", /*try_repair=*/false);
+      return NotStored(digest);
+    }
+    if (s.code() == Code::kIOError) {
+      // A link, a FIFO, a directory: never opened, never served.
+      Damage(digest, s.message(), /*try_repair=*/false);
       return NotStored(digest);
     }
     return s;
   }
-  FileRecord record;
-  s = catalog_->RecordRead(digest, who, options_.env->NowMicros());
-  if (s.ok()) s = catalog_->GetFile(digest, &record);
-  if (!s.ok()) {
-    ::close(blob_fd);
-    // Deleted between the access check and now: to the caller, a miss.
-    return s.code() == Code::kNotFound ? NotStored(digest) : s;
+  const DiskIdentity found{st.ino, st.mtime_ns, st.ctime_ns};
+  if (!record.disk.known()) {
+    // Stored before inodes were recorded: from now on this one is checked.
+    if (st.size == record.size) (void)catalog_->SetDiskIdentity(digest, found);
   }
+  if (st.size != record.size || (record.disk.known() && found != record.disk)) {
+    ::close(blob_fd);
+    std::string problem = "changed on disk after it was stored";
+    if (st.size != record.size) {
+      problem += " (" + std::to_string(st.size) + " bytes, stored " + std::to_string(record.size) + ")";
+    } else if (found.ino != record.disk.ino) {
+      problem += " (another file took its place)";
+    } else {
+      problem += " (its inode was modified: written, truncated or its mode changed)";
+    }
+    // The bytes may still be right (only a mode changed): re-verified from
+    // the quarantined copy, and put back as a fresh file if they are.
+    Damage(digest, problem, /*try_repair=*/st.size == record.size);
+    return NotStored(digest);
+  }
+  if (options.sandboxed && !blobs_.has_read_only_view()) {
+    // No read-only view: the shared inode itself would let its holder
+    // fchmod it and reopen it for writing. A sandboxed app gets a copy.
+    int copy_fd = -1;
+    s = CopyToSealedMemfd(blob_fd, record.size, "costore:" + digest.ToString(), &copy_fd);
+    ::close(blob_fd);
+    if (!s.ok()) return s;
+    blob_fd = copy_fd;
+  }
+  // Best effort: attribution is statistics; a full disk must not stop reads.
+  s = catalog_->RecordRead(digest, who, options_.env->NowMicros());
+  if (!s.ok() && s.code() != Code::kNotFound) LogDebug("not counting a read of " + digest.ToString() + ": " + s.message());
   *fd = blob_fd;
   *info = InfoFrom(record);
   return Status::OK();
@@ -454,18 +569,11 @@ Status Engine::Delete(const std::string& digest_text) {
   if (!s.ok()) return s;
   {
     std::lock_guard<std::mutex> lock(LockFor(digest));
-    // The record goes first: a crash after it leaves an orphan blob, which
-    // the next start removes; the reverse order would leave a record
-    // pointing at nothing.
-    s = catalog_->DeleteFile(digest);
+    s = RemovePublic(digest);
     if (!s.ok() && s.code() != Code::kNotFound) return s;
     const bool had_public = s.ok();
-    if (had_public) {
-      s = blobs_.RemoveBlob(digest);
-      if (!s.ok() && s.code() != Code::kNotFound) return s;
-    }
     std::vector<PrivateFileRecord> deleted;
-    s = catalog_->DeletePrivateFiles(digest, &deleted);
+    s = WithReserve([&] { return catalog_->DeletePrivateFiles(digest, &deleted); });
     if (!s.ok()) return s;
     if (!had_public && deleted.empty()) return NotStored(digest);
     for (const PrivateFileRecord& entry : deleted) {
@@ -473,7 +581,30 @@ Status Engine::Delete(const std::string& digest_text) {
       if (!s.ok() && s.code() != Code::kNotFound) return s;
     }
   }
+  RefillReserve();
   Publish({"deleted", digest.ToString()});
+  return Status::OK();
+}
+
+Status Engine::RemovePublic(const Digest& digest) {
+  FileRecord record;
+  Status s = catalog_->GetFile(digest, &record);
+  if (!s.ok()) return s;
+  // The blob moves into ingest/ first (durably), then the record goes,
+  // then the file: a crash in between is finished at the next start, never
+  // undone, and never leaves a record that names nothing.
+  s = blobs_.BeginRemove(digest);
+  const bool moved = s.ok();
+  if (!s.ok() && s.code() != Code::kNotFound) return s;
+  s = WithReserve([&] { return catalog_->DeleteFile(digest); });
+  if (!s.ok()) {
+    if (moved) (void)blobs_.UndoRemove(digest);
+    return s;
+  }
+  if (moved) {
+    s = blobs_.FinishRemove(digest);
+    if (!s.ok()) LogWarning("deleting " + digest.ToString() + ": " + s.ToString() + " (removed at next start)");
+  }
   return Status::OK();
 }
 
@@ -483,7 +614,7 @@ Status Engine::Grant(const Principal& who, const std::string& digest_text) {
   if (!s.ok()) return s;
   // Set by the user in the manager: explicit, so a grant for one digest
   // also opens private copies of it ("*" never does).
-  s = catalog_->AddGrant(who, target, options_.env->NowMicros(), /*explicit_grant=*/true);
+  s = WithReserve([&] { return catalog_->AddGrant(who, target, options_.env->NowMicros(), /*explicit_grant=*/true); });
   if (s.code() == Code::kNotFound && target != "*") {
     Digest digest;
     if (Digest::Parse(target, &digest).ok()) return NotStored(digest);
@@ -497,7 +628,7 @@ Status Engine::Revoke(const Principal& who, const std::string& digest_text) {
   std::string target;
   Status s = ParseGrant(who, digest_text, &target);
   if (!s.ok()) return s;
-  s = catalog_->RemoveGrant(who, target);
+  s = WithReserve([&] { return catalog_->RemoveGrant(who, target); });
   if (!s.ok()) return s;
   Publish({"revoked", target});
   return Status::OK();
@@ -530,75 +661,144 @@ namespace {
 constexpr char kPolicyKey[] = "consent-policy";
 constexpr char kTimeoutKey[] = "consent-timeout";
 constexpr char kBudgetKey[] = "prompts-per-hour";
+constexpr char kMinFreeKey[] = "min-free-space";
+constexpr char kQuotaKey[] = "quota";
+constexpr char kAutoCollectKey[] = "auto-collect";
+constexpr char kScrubKey[] = "scrub-interval";
+constexpr const char* kSettingKeys[] = {kPolicyKey, kTimeoutKey, kBudgetKey, kMinFreeKey,
+                                       kQuotaKey,  kAutoCollectKey, kScrubKey};
+
+struct AllSettings {
+  ConsentSettings consent;
+  SpaceSettings space;
+};
 
 // Settings are kept as text; numbers as decimal digits.
-Status ParseNumber(const std::string& key, const std::string& text, uint32_t* out) {
-  if (text.empty() || text.size() > 9) return Status::InvalidArgument(key + " is not a number");
-  uint32_t value = 0;
+Status ParseNumber(const std::string& key, const std::string& text, uint64_t* out) {
+  if (text.empty() || text.size() > 19) return Status::InvalidArgument(key + " is not a number");
+  uint64_t value = 0;
   for (char c : text) {
     if (c < '0' || c > '9') return Status::InvalidArgument(key + " is not a number");
-    value = value * 10 + static_cast<uint32_t>(c - '0');
+    value = value * 10 + static_cast<uint64_t>(c - '0');
   }
   *out = value;
   return Status::OK();
 }
 
+// A byte count: t, or u for callers that only have 32-bit numbers.
+bool AsBytes(const SettingValue& value, uint64_t* out) {
+  if (const uint64_t* v = std::get_if<uint64_t>(&value)) {
+    *out = *v;
+    return true;
+  }
+  if (const uint32_t* v = std::get_if<uint32_t>(&value)) {
+    *out = *v;
+    return true;
+  }
+  return false;
+}
+
 // Checks `value` for `key` and writes it into *settings; *text is how the
 // catalog keeps it.
-Status ApplySetting(const std::string& key, const SettingValue& value, ConsentSettings* settings,
-                    std::string* text) {
+Status ApplySetting(const std::string& key, const SettingValue& value, AllSettings* settings, std::string* text) {
   if (key == kPolicyKey) {
     const std::string* policy = std::get_if<std::string>(&value);
     if (policy == nullptr) return Status::InvalidArgument("consent-policy takes a string");
     if (*policy != "ask" && *policy != "deny") {
       return Status::InvalidArgument("consent-policy must be \"ask\" or \"deny\", not " + Quote(*policy));
     }
-    settings->ask = *policy == "ask";
+    settings->consent.ask = *policy == "ask";
     *text = *policy;
     return Status::OK();
   }
-  if (key == kTimeoutKey || key == kBudgetKey) {
+  if (key == kTimeoutKey || key == kBudgetKey || key == kScrubKey) {
     const uint32_t* number = std::get_if<uint32_t>(&value);
     if (number == nullptr) return Status::InvalidArgument(key + " takes an unsigned number (u)");
     const uint32_t min = key == kTimeoutKey ? 1 : 0;
-    if (*number < min || *number > 3600) {
-      return Status::InvalidArgument(key + " must be between " + std::to_string(min) +
-                                     " and 3600, not " + std::to_string(*number));
+    const uint32_t max = key == kScrubKey ? 3650 : 3600;
+    if (*number < min || *number > max) {
+      return Status::InvalidArgument(key + " must be between " + std::to_string(min) + " and " +
+                                     std::to_string(max) + ", not " + std::to_string(*number));
     }
-    (key == kTimeoutKey ? settings->timeout_s : settings->prompts_per_hour) = *number;
+    if (key == kTimeoutKey) {
+      settings->consent.timeout_s = *number;
+    } else if (key == kBudgetKey) {
+      settings->consent.prompts_per_hour = *number;
+    } else {
+      settings->space.scrub_interval_days = *number;
+    }
     *text = std::to_string(*number);
     return Status::OK();
   }
+  if (key == kMinFreeKey || key == kQuotaKey) {
+    uint64_t bytes = 0;
+    if (!AsBytes(value, &bytes)) return Status::InvalidArgument(key + " takes a byte count (t)");
+    if (bytes > BlobStore::kMaxFileSize * 1024) {
+      return Status::InvalidArgument(key + " of " + std::to_string(bytes) + " bytes is beyond any disk");
+    }
+    (key == kMinFreeKey ? settings->space.min_free_space : settings->space.quota) = bytes;
+    *text = std::to_string(bytes);
+    return Status::OK();
+  }
+  if (key == kAutoCollectKey) {
+    const bool* on = std::get_if<bool>(&value);
+    if (on == nullptr) return Status::InvalidArgument("auto-collect takes a boolean (b)");
+    settings->space.auto_collect = *on;
+    *text = *on ? "true" : "false";
+    return Status::OK();
+  }
   return Status::InvalidArgument("unknown setting " + Quote(key) +
-                                 "; known: consent-policy, consent-timeout, prompts-per-hour");
+                                 "; known: consent-policy, consent-timeout, prompts-per-hour, min-free-space, "
+                                 "quota, auto-collect, scrub-interval");
+}
+
+// A setting read back from the catalog, as the type its key takes.
+Status ParseStoredSetting(const std::string& key, const std::string& text, SettingValue* value) {
+  if (key == kPolicyKey) {
+    *value = text;
+    return Status::OK();
+  }
+  if (key == kAutoCollectKey) {
+    if (text != "true" && text != "false") return Status::InvalidArgument("not a boolean");
+    *value = text == "true";
+    return Status::OK();
+  }
+  uint64_t number = 0;
+  Status s = ParseNumber(key, text, &number);
+  if (!s.ok()) return s;
+  if (key == kMinFreeKey || key == kQuotaKey) {
+    *value = number;
+  } else {
+    if (number > UINT32_MAX) return Status::InvalidArgument("out of range");
+    *value = static_cast<uint32_t>(number);
+  }
+  return Status::OK();
 }
 
 }  // namespace
 
 Status Engine::LoadSettings() {
-  ConsentSettings settings;
-  for (const char* key : {kPolicyKey, kTimeoutKey, kBudgetKey}) {
+  AllSettings settings;
+  for (const char* key : kSettingKeys) {
     std::string text;
     Status s = catalog_->GetSetting(key, &text);
     if (s.code() == Code::kNotFound) continue;
     if (!s.ok()) return s;
-    SettingValue value = text;
-    if (std::string(key) != kPolicyKey) {
-      uint32_t number = 0;
-      if (!ParseNumber(key, text, &number).ok()) {
-        LogWarning(std::string("ignoring the stored setting ") + key + " = " + Quote(text));
-        continue;
-      }
-      value = number;
-    }
+    SettingValue value;
     std::string ignored;
-    if (!ApplySetting(key, value, &settings, &ignored).ok()) {
+    if (!ParseStoredSetting(key, text, &value).ok() || !ApplySetting(key, value, &settings, &ignored).ok()) {
       LogWarning(std::string("ignoring the stored setting ") + key + " = " + Quote(text));
     }
   }
   std::lock_guard<std::mutex> lock(settings_mu_);
-  settings_ = settings;
+  settings_ = settings.consent;
+  space_ = settings.space;
   return Status::OK();
+}
+
+SpaceSettings Engine::GetSpaceSettings() {
+  std::lock_guard<std::mutex> lock(settings_mu_);
+  return space_;
 }
 
 ConsentSettings Engine::GetSettings() {
@@ -607,16 +807,26 @@ ConsentSettings Engine::GetSettings() {
 }
 
 Status Engine::SetSetting(const std::string& key, const SettingValue& value) {
-  ConsentSettings settings = GetSettings();
+  AllSettings settings;
+  {
+    std::lock_guard<std::mutex> lock(settings_mu_);
+    settings = AllSettings{settings_, space_};
+  }
   std::string text;
   Status s = ApplySetting(key, value, &settings, &text);
   if (!s.ok()) return s;
-  s = catalog_->SetSetting(key, text);
+  s = WithReserve([&] { return catalog_->SetSetting(key, text); });
   if (!s.ok()) return s;
   {
     std::lock_guard<std::mutex> lock(settings_mu_);
-    settings_ = settings;
+    // Only this key: another key set meanwhile keeps its new value.
+    if (key == kPolicyKey || key == kTimeoutKey || key == kBudgetKey) {
+      settings_ = settings.consent;
+    } else {
+      space_ = settings.space;
+    }
   }
+  if (key == kScrubKey) scrub_cv_.notify_all();
   Publish({"settings", "*"});
   return Status::OK();
 }
@@ -635,7 +845,8 @@ Status Engine::ForgetOrigin(const std::string& origin, ForgetResult* result) {
     s = catalog_->ForgetOrigin(origin, result);
     if (!s.ok()) return s;
     for (const Digest& digest : result->deleted_files) {
-      Status removed = blobs_.RemoveBlob(digest);
+      Status removed = blobs_.BeginRemove(digest);
+      if (removed.ok()) removed = blobs_.FinishRemove(digest);
       if (!removed.ok() && removed.code() != Code::kNotFound) {
         LogWarning("forgetting " + Quote(origin) + ": " + removed.ToString() +
                    " (removed at next start)");
@@ -709,7 +920,15 @@ Status Engine::StorePrivate(const Principal& who, const Digest& digest, const St
     PrivateFileRecord existing;
     s = catalog_->GetPrivateFile(digest, who, &existing);
     if (!s.ok() && s.code() != Code::kNotFound) return s;
-    const bool exists = s.ok();
+    bool exists = s.ok();
+    if (exists && existing.damaged()) {
+      // Its bytes are not what was sealed: the new ones take its place (the
+      // old file, if any is left, goes to quarantine/, not away).
+      (void)blobs_.QuarantinePrivate(digest, OwnerTag(who), "replaced-by-a-verified-store");
+      s = catalog_->DeletePrivateFile(existing.id);
+      if (!s.ok()) return s;
+      exists = false;
+    }
     if (!exists) {
       // No record names a file at this path: publish ours, replacing
       // anything a crash left there.
@@ -735,6 +954,7 @@ Status Engine::StorePrivate(const Principal& who, const Digest& digest, const St
 
 Status Engine::OpenPrivate(const Principal& who, const PrivateFileRecord& entry, const OpenOptions& options,
                            int* fd, FileInfo* info, std::unique_ptr<PrivateStream>* stream) {
+  if (entry.damaged()) return NotStored(entry.digest);
   SecretKey master;
   Status s = keys_.ForVersion(entry.key_version, /*interactive=*/true, &master);
   if (!s.ok()) return s;
@@ -773,10 +993,12 @@ Status Engine::OpenPrivate(const Principal& who, const PrivateFileRecord& entry,
     return s;
   }
   s = catalog_->RecordPrivateRead(entry.id, who, options_.env->NowMicros());
-  if (!s.ok()) {
+  if (s.code() == Code::kNotFound) {
     ::close(out_fd);
-    return s.code() == Code::kNotFound ? NotStored(entry.digest) : s;  // deleted meanwhile
+    return NotStored(entry.digest);  // deleted meanwhile
   }
+  // Otherwise best effort: a full disk must not stop reads.
+  if (!s.ok()) LogDebug("not counting a read of " + entry.digest.ToString() + ": " + s.message());
   *fd = out_fd;
   *info = InfoFrom(entry);
   if (stream != nullptr) *stream = std::move(pump);
@@ -791,7 +1013,8 @@ void Engine::OpenPrivateAsync(const Principal& who, const PrivateFileRecord& ent
     int fd = -1;
     FileInfo info;
     std::unique_ptr<PrivateStream> stream;
-    Status s = OpenPrivate(who, entry, options, &fd, &info, &stream);
+    Status s = Guarded("open of a private file",
+                       [&] { return OpenPrivate(who, entry, options, &fd, &info, &stream); });
     PostBack([done = std::move(done), s, fd, info] { done(s, fd, info); });
     if (s.ok() && stream) {
       Status pumped = stream->Pump(&cancelled_, options_.idle_timeout_ms);
@@ -805,14 +1028,19 @@ void Engine::OpenPrivateAsync(const Principal& who, const PrivateFileRecord& ent
 }
 
 Status Engine::Rekey(RekeyResult* result) {
-  Status s = keys_.Rekey(options_.rekey_interrupt, result);
+  Status s = Guarded("rekey", [&] { return keys_.Rekey(options_.rekey_interrupt, result); });
   if (s.ok()) Publish({"rekeyed", "*"});
   return s;
 }
 
 KeyringStatusInfo Engine::KeyringStatus() {
   KeyringStatusInfo info;
-  info.report = keys_.Report();
+  try {
+    info.report = keys_.Report();
+  } catch (const std::exception& e) {
+    info.report.state = "error";
+    info.report.message = std::string("reading the keyring failed: ") + e.what();
+  }
   info.cipher = std::string(CipherName(cipher_));
   info.chunk_size = options_.chunk_size;
   return info;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -33,8 +34,52 @@ namespace costore {
 
 class PrivateStream;
 
-// A setting's value: text or a number, as the key wants.
-using SettingValue = std::variant<std::string, uint32_t>;
+// A setting's value: text, a number, a byte count or a switch, as the key wants.
+using SettingValue = std::variant<std::string, uint32_t, uint64_t, bool>;
+
+// The store's space settings (Manager1 settings "min-free-space", "quota",
+// "auto-collect", "scrub-interval").
+struct SpaceSettings {
+  uint64_t min_free_space = 0;  // 0: automatic (5% of the file system or 2 GiB, the smaller)
+  uint64_t quota = 0;           // 0: none
+  bool auto_collect = false;
+  uint32_t scrub_interval_days = 0;  // 0: off
+};
+
+// What Manager1.Space reports.
+struct SpaceReport {
+  uint64_t store_bytes = 0;
+  uint32_t files = 0;
+  uint32_t damaged = 0;
+  uint32_t pinned = 0;
+  uint64_t free_bytes = 0;
+  uint64_t floor_bytes = 0;
+  uint64_t quota_bytes = 0;
+  int64_t last_scrub_us = 0;
+};
+
+// One entry as Verify found it.
+struct VerifyResult {
+  std::string digest;
+  bool is_private = false;
+  Principal owner;  // private entries
+  std::string state;    // "ok", "damaged", "absent"
+  std::string problem;  // "" when ok
+  uint64_t size = 0;
+};
+
+struct CollectOptions {
+  std::optional<uint64_t> target_size;
+  std::optional<uint64_t> unused_for_s;
+  bool dry_run = false;
+};
+
+struct CollectResult {
+  uint32_t files_deleted = 0;
+  uint64_t bytes_freed = 0;
+  std::vector<std::string> digests;
+  uint64_t store_bytes = 0;
+};
 
 // Something the user's views should refresh for (Manager1.Changed).
 struct ChangeEvent {
@@ -60,6 +105,13 @@ struct EngineOptions {
   // Tests only: called after each re-wrap of a rekey with the count so
   // far; true stops the rekey there, as a crash would.
   std::function<bool(uint32_t rewrapped)> rekey_interrupt;
+  // Hand out public files through a read-only view of the store (see
+  // Env::OpenReadOnlyView). Off (or unavailable): the blob itself, and a
+  // sealed memfd copy for sandboxed callers.
+  bool read_only_view = true;
+  // Bytes kept allocated in <root>/reserve and released when the disk is
+  // full, so that a delete can still commit. 0: none.
+  uint64_t reserve_bytes = uint64_t{8} << 20;
 };
 
 // Where the engine runs work that may block (the keyring, decryption) for
@@ -95,6 +147,9 @@ struct OpenOptions {
   // A private file comes as a pipe filled while the caller reads, instead
   // of a sealed memfd holding all of it. Public files are always the file.
   bool stream = false;
+  // The caller is a flatpak or snap app: with no read-only view, it gets a
+  // sealed copy, never a descriptor on the shared inode.
+  bool sandboxed = false;
 };
 
 // What KeyringStatus reports.
@@ -161,6 +216,16 @@ class Engine {
   // 1 to 3600), "prompts-per-hour" (0 to 3600). Kept in the catalog.
   Status SetSetting(const std::string& key, const SettingValue& value);
 
+  // --- integrity and space (Manager1) -------------------------------------
+  // Hashes every entry (or those of `digests`); damaged ones are
+  // quarantined and marked. Blocking: run on a worker. Busy while another
+  // runs.
+  Status Verify(const std::vector<std::string>& digests, std::vector<VerifyResult>* results);
+  Status SetPinned(const std::string& digest, bool pinned);
+  Status Collect(const CollectOptions& options, CollectResult* result);
+  Status Space(SpaceReport* report);
+  SpaceSettings GetSpaceSettings();
+
   // Makes stores in flight stop with Cancelled and refuses pending consent
   // requests (used at shutdown).
   void CancelAll();
@@ -174,12 +239,46 @@ class Engine {
     PrivateFileRecord entry;  // kPrivate
   };
 
-  Engine(const EngineOptions& options, std::unique_ptr<Catalog> catalog);
-  Status RemoveOrphans();
+  Engine(const EngineOptions& options, std::unique_ptr<StoreLock> lock, std::unique_ptr<Catalog> catalog);
+  // Start-up: what Init found, then catalog against disk (engine_integrity.cc).
+  Status FinishInterruptedRemovals(const InitReport& report);
+  Status Reconcile();
   Status LoadSettings();
+  Status StoreUnguarded(const Principal& who, const StoreRequest& request, FileInfo* info);
+  // A public blob that is not what was committed: quarantined, marked,
+  // announced, and a repair from the quarantined copy scheduled.
+  // Returns where the blob was moved ("" if it was not). `bad`: the inode
+  // found wrong; if another one is there by now, nothing is done.
+  std::string Damage(const Digest& digest, const std::string& problem, bool try_repair,
+                     const FileStat* bad = nullptr);
+  // Copies a quarantined blob back into the store if its bytes are right.
+  Status RepairFrom(const Digest& digest, uint64_t size, const std::string& quarantined);
+  // Checks one public entry's bytes on disk; fills *result.
+  void VerifyPublic(const FileRecord& record, VerifyResult* result);
+  void VerifyPrivateEntry(const PrivateFileRecord& record, VerifyResult* result);
+  // Public Store's commit under the digest lock.
+  Status CommitPublic(const Principal& who, const StoreRequest& request, StagedBlob* staged, FileRecord* record);
+  // Removes the public entry of `digest` (record and blob), crash-safely.
+  // NotFound if there is none. Caller holds the digest lock.
+  Status RemovePublic(const Digest& digest);
+  // Space (engine_space.cc).
+  Status StoreBytes(uint64_t* bytes);
+  uint64_t FloorFor(const FsSpace& fs);
+  // Room for `bytes` more: NoSpace below the floor, QuotaExceeded past the
+  // quota, after evicting when auto-collect is on.
+  Status MakeRoomFor(uint64_t bytes, uint64_t in_flight);
+  // The check made as a store of unknown size proceeds.
+  Status CheckGrowth(uint64_t written);
+  // Runs a catalog change that must work on a full disk: on NoSpace, the
+  // reserve is released and the change tried again.
+  Status WithReserve(const std::function<Status()>& change);
+  void RefillReserve();
+  Status EvictFor(uint64_t bytes_needed, CollectResult* result);
+  void ScrubLoop();
   Status Resolve(const Principal& who, const Digest& digest, OpenTarget* target);
   // Opens a file the principal may read (the rule or the user allowed it).
-  Status OpenAllowed(const Principal& who, const Digest& digest, int* fd, FileInfo* info);
+  Status OpenAllowed(const Principal& who, const Digest& digest, const OpenOptions& options, int* fd,
+                     FileInfo* info);
   Status StorePrivate(const Principal& who, const Digest& digest, const StoreRequest& request, FileInfo* info);
   // Blocking: the keyring and the decryption. With options.stream, *stream
   // is left to pump the pipe whose read end is *fd.
@@ -193,6 +292,7 @@ class Engine {
   void Publish(ChangeEvent event);
 
   EngineOptions options_;
+  std::unique_ptr<StoreLock> lock_;  // released last: after the catalog closes
   BlobStore blobs_;
   std::unique_ptr<Catalog> catalog_;
   std::atomic<bool> cancelled_{false};
@@ -202,6 +302,13 @@ class Engine {
   ConsentBroker consent_;
   std::mutex settings_mu_;
   ConsentSettings settings_;
+  SpaceSettings space_;  // guarded by settings_mu_
+  std::atomic<uint64_t> reserved_bytes_{0};  // stores of known size in flight
+  std::atomic<bool> verifying_{false};
+  std::mutex reserve_mu_;
+  std::mutex scrub_mu_;
+  std::condition_variable scrub_cv_;
+  std::thread scrub_thread_;
   MasterKeys keys_;
   Cipher cipher_;
   Executor executor_;

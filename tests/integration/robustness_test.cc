@@ -185,12 +185,24 @@ TEST_F(RobustnessTest, OrphanBlobsAndLostRecordsAreReconciledAtStart) {
 
   harness_.StartDaemon();
   auto again = harness_.Connect();
-  EXPECT_FALSE(std::filesystem::exists(orphan_dir + "/" + orphan_hex));
+  // Nothing is deleted at start: the orphan's bytes are verified against
+  // its name and re-indexed (without attribution); the lost blob's record
+  // stays, marked damaged, and is never served.
+  EXPECT_TRUE(std::filesystem::exists(orphan_dir + "/" + orphan_hex));
   auto files = again->List({});
-  ASSERT_EQ(files.size(), 1u);
-  EXPECT_EQ(files[0]["digest"].get<std::string>(), DigestOf(kept));
+  ASSERT_EQ(files.size(), 3u);
+  std::map<std::string, std::string> states;
+  for (auto& file : files) states[file["digest"].get<std::string>()] = file["state"].get<std::string>();
+  EXPECT_EQ(states[DigestOf(kept)], "ok");
+  EXPECT_EQ(states[DigestOf("orphan")], "ok");
+  EXPECT_EQ(states[DigestOf(lost)], "damaged");
   EXPECT_EQ(again->TryOpen("", DigestOf(lost), nullptr), kNotFound);
-  EXPECT_THAT(harness_.DaemonLog(), ::testing::HasSubstr("never recorded"));
+  EXPECT_THAT(harness_.DaemonLog(), ::testing::HasSubstr("re-indexed " + DigestOf("orphan")));
+  // Storing the lost bytes again repairs the record.
+  ASSERT_EQ(again->TryStore("", DigestOf(lost), PipeFrom(lost), {}), "");
+  std::string bytes;
+  EXPECT_EQ(again->TryOpen("", DigestOf(lost), &bytes), "");
+  EXPECT_EQ(bytes, lost);
 }
 
 TEST_F(RobustnessTest, StoreLayoutIsPrivateAndBlobsAreReadOnly) {

@@ -29,6 +29,7 @@ using test::RandomBytes;
 using test::ReadFile;
 using test::TempDir;
 using test::WriteFile;
+using test::FilesBelow;
 
 std::span<const std::byte> Bytes(std::string_view text) {
   return std::as_bytes(std::span<const char>(text.data(), text.size()));
@@ -99,6 +100,17 @@ class PipeFeeder {
   std::thread thread_;
 };
 
+Status InitOf(BlobStore& store) {
+  InitReport report;
+  return store.Init(&report);
+}
+
+Status CommitOf(BlobStore& store, StagedBlob* staged) {
+  FileStat committed;
+  bool existed = false;
+  return store.Commit(staged, &committed, &existed);
+}
+
 class BlobStoreTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -108,7 +120,7 @@ class BlobStoreTest : public ::testing::Test {
 
   void SetUp() override {
     old_umask_ = ::umask(022);
-    ASSERT_TRUE(store_.Init().ok());
+    ASSERT_TRUE(InitOf(store_).ok());
   }
   void TearDown() override { ::umask(old_umask_); }
 
@@ -122,8 +134,9 @@ class BlobStoreTest : public ::testing::Test {
 
   std::vector<Digest> Blobs(BlobStore* store = nullptr) {
     std::vector<Digest> digests;
-    EXPECT_TRUE((store ? store : &store_)->ListBlobs(&digests).ok());
-    return digests;
+    ScanResult scan;
+    EXPECT_TRUE((store ? store : &store_)->Scan(&scan).ok());
+    return scan.blobs;
   }
 
   // A regular source file holding `contents`, opened read-only.
@@ -150,7 +163,7 @@ class BlobStoreTest : public ::testing::Test {
     StagedBlob staged;
     Status s = IngestString(contents, DigestOf(contents), contents.size(), &staged);
     if (!s.ok()) return s;
-    return store_.Commit(&staged);
+    return CommitOf(store_, &staged);
   }
 
   TempDir dir_;
@@ -173,11 +186,14 @@ TEST_F(BlobStoreTest, InitCreatesThePrivateLayout) {
 TEST_F(BlobStoreTest, InitTightensAnExistingRootAndIsRepeatable) {
   const std::string root = dir_.Join("loose");
   ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
+  // The engine takes the store's lock first, which tightens the root.
+  std::unique_ptr<StoreLock> lock;
+  ASSERT_TRUE(Env::Default()->LockStore(root, &lock).ok());
   BlobStore store(Env::Default(), root);
-  ASSERT_TRUE(store.Init().ok());
+  ASSERT_TRUE(InitOf(store).ok());
   EXPECT_EQ(ModeOf(root), 0700u);
   const std::string tag = ReadFile(root + "/CACHEDIR.TAG");
-  ASSERT_TRUE(store.Init().ok());
+  ASSERT_TRUE(InitOf(store).ok());
   EXPECT_EQ(ReadFile(root + "/CACHEDIR.TAG"), tag);
 }
 
@@ -185,9 +201,122 @@ TEST_F(BlobStoreTest, InitFailsWhenTheRootIsAFile) {
   const std::string root = dir_.Join("file");
   WriteFile(root, "x");
   BlobStore store(Env::Default(), root);
-  Status s = store.Init();
+  Status s = InitOf(store);
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr(root));
+}
+
+// The store never follows a link inside itself: every such case is moved
+// to quarantine/ whole, and what it pointed at is left exactly as it was.
+class ConfinedBlobStoreTest : public BlobStoreTest {
+ protected:
+  void SetUp() override {
+    BlobStoreTest::SetUp();
+    ASSERT_TRUE(Env::Default()->LockStore(root_, &lock_).ok());
+    WriteFile(outside_ + "-precious", "the user's file");
+    ASSERT_EQ(::mkdir(outside_.c_str(), 0700), 0);
+    WriteFile(outside_ + "/document", "not costore's");
+  }
+  std::vector<std::string> Outside() { return FilesBelow(outside_); }
+  void ReplaceWithLink(const std::string& dir) {
+    ASSERT_EQ(::rename(dir.c_str(), (dir + "-old").c_str()), 0);
+    ASSERT_EQ(::symlink(outside_.c_str(), dir.c_str()), 0);
+  }
+  std::string outside_ = dir_.Join("outside");
+  std::unique_ptr<StoreLock> lock_;
+};
+
+TEST_F(ConfinedBlobStoreTest, ASymlinkedIngestIsQuarantinedNotEmptied) {
+  ReplaceWithLink(IngestDir());
+  BlobStore restarted(Env::Default(), root_);
+  InitReport report;
+  ASSERT_TRUE(restarted.Init(&report).ok());
+  EXPECT_THAT(Outside(), ElementsAre("document"));
+  EXPECT_EQ(ReadFile(outside_ + "/document"), "not costore's");
+  ASSERT_EQ(report.quarantined.size(), 1u);
+  EXPECT_THAT(report.quarantined[0], HasSubstr("ingest (a symbolic link)"));
+  struct stat st {};
+  ASSERT_EQ(::lstat(IngestDir().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+}
+
+TEST_F(ConfinedBlobStoreTest, SymlinkedBlobsAndPrivateAreQuarantined) {
+  ReplaceWithLink(root_ + "/blobs/sha256");
+  ASSERT_EQ(::rename((root_ + "/private").c_str(), (root_ + "/private-old").c_str()), 0);
+  ASSERT_EQ(::symlink((outside_ + "-precious").c_str(), (root_ + "/private").c_str()), 0);
+  BlobStore restarted(Env::Default(), root_);
+  InitReport report;
+  ASSERT_TRUE(restarted.Init(&report).ok());
+  EXPECT_EQ(report.quarantined.size(), 2u);
+  EXPECT_THAT(Outside(), ElementsAre("document"));
+  EXPECT_EQ(ReadFile(outside_ + "-precious"), "the user's file");
+  // Writes land in the real directories, not through the old links.
+  ASSERT_TRUE(Store("after").ok());
+  EXPECT_THAT(Outside(), ElementsAre("document"));
+}
+
+TEST_F(ConfinedBlobStoreTest, ALinkPlantedBelowTheStoreIsNeverFollowed) {
+  ASSERT_TRUE(Store("one").ok());
+  const std::string hex = DigestOf("two").hex();
+  // A fan-out directory that is a link: a commit into it must fail, not
+  // write outside.
+  ASSERT_EQ(::symlink(outside_.c_str(), (root_ + "/blobs/sha256/" + hex.substr(0, 2)).c_str()), 0);
+  Status s = Store("two");
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(Outside(), ElementsAre("document"));
+  // Opening a blob that is a link to a file outside: refused.
+  const std::string link = store_.BlobPath(DigestOf("three"));
+  ASSERT_TRUE(Env::Default()->CreateDirs(link.substr(0, link.rfind('/')), 0700).ok());
+  ASSERT_EQ(::symlink((outside_ + "-precious").c_str(), link.c_str()), 0);
+  int fd = -1;
+  s = store_.OpenBlob(DigestOf("three"), &fd, nullptr);
+  EXPECT_EQ(s.code(), Code::kIOError) << s.ToString();
+  EXPECT_EQ(fd, -1);
+}
+
+TEST_F(ConfinedBlobStoreTest, AFifoAtABlobPathIsRefusedWithoutBlocking) {
+  const std::string path = store_.BlobPath(DigestOf("fifo"));
+  ASSERT_TRUE(Env::Default()->CreateDirs(path.substr(0, path.rfind('/')), 0700).ok());
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  int fd = -1;
+  Status s = store_.OpenBlob(DigestOf("fifo"), &fd, nullptr);  // would block forever without O_NONBLOCK
+  EXPECT_EQ(s.code(), Code::kIOError);
+  EXPECT_THAT(s.message(), HasSubstr("FIFO"));
+}
+
+TEST_F(ConfinedBlobStoreTest, AStrayDirectoryInIngestIsQuarantined) {
+  ASSERT_EQ(::mkdir((IngestDir() + "/stray-dir").c_str(), 0700), 0);
+  WriteFile(IngestDir() + "/stray-dir/inside", "kept");
+  BlobStore restarted(Env::Default(), root_);
+  InitReport report;
+  ASSERT_TRUE(restarted.Init(&report).ok());
+  EXPECT_THAT(IngestFiles(), IsEmpty());
+  ASSERT_EQ(report.quarantined.size(), 1u);
+  EXPECT_THAT(FilesBelow(root_ + "/quarantine"), ElementsAre(testing::EndsWith("ingest-stray-dir/inside")));
+}
+
+TEST_F(ConfinedBlobStoreTest, ASecondLockOnTheStoreIsBusy) {
+  std::unique_ptr<StoreLock> second;
+  Status s = Env::Default()->LockStore(root_, &second);
+  EXPECT_EQ(s.code(), Code::kBusy);
+  EXPECT_THAT(s.message(), HasSubstr("pid " + std::to_string(::getpid())));
+  lock_.reset();
+  EXPECT_TRUE(Env::Default()->LockStore(root_, &second).ok());
+}
+
+TEST_F(ConfinedBlobStoreTest, TheReadOnlyViewRefusesChmodAndReopeningForWrite) {
+  ASSERT_TRUE(Store("shared bytes").ok());
+  Status s = store_.UseReadOnlyView();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  int fd = -1;
+  ASSERT_TRUE(store_.OpenBlob(DigestOf("shared bytes"), &fd, nullptr).ok());
+  Fd opened(fd);
+  EXPECT_EQ(::fchmod(fd, 0644), -1);
+  EXPECT_EQ(errno, EROFS);
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  EXPECT_EQ(::open(self.c_str(), O_RDWR), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(test::ReadFd(fd), "shared bytes");
 }
 
 TEST_F(BlobStoreTest, InitRemovesIngestLeftoversButKeepsBlobs) {
@@ -198,7 +327,7 @@ TEST_F(BlobStoreTest, InitRemovesIngestLeftoversButKeepsBlobs) {
   ASSERT_EQ(IngestFiles().size(), 2u);
 
   BlobStore restarted(Env::Default(), root_);
-  ASSERT_TRUE(restarted.Init().ok());
+  ASSERT_TRUE(InitOf(restarted).ok());
   EXPECT_THAT(IngestFiles(), IsEmpty());
   EXPECT_THAT(Blobs(&restarted), ElementsAre(DigestOf(kept)));
   EXPECT_EQ(ReadFile(restarted.BlobPath(DigestOf(kept))), kept);
@@ -216,7 +345,7 @@ TEST_F(BlobStoreTest, StoresAndCommitsAFile) {
   EXPECT_EQ(ModeOf(staged.path()), 0600u);
   EXPECT_FALSE(store_.Contains(digest));  // staged is not visible
 
-  ASSERT_TRUE(store_.Commit(&staged).ok());
+  ASSERT_TRUE(CommitOf(store_, &staged).ok());
   EXPECT_TRUE(staged.path().empty());
   const std::string hex = digest.hex();
   const std::string path = store_.BlobPath(digest);
@@ -229,7 +358,7 @@ TEST_F(BlobStoreTest, StoresAndCommitsAFile) {
   EXPECT_THAT(Blobs(), ElementsAre(digest));
 
   int fd = -1;
-  ASSERT_TRUE(store_.OpenBlob(digest, &fd).ok());
+  ASSERT_TRUE(store_.OpenBlob(digest, &fd, nullptr).ok());
   EXPECT_EQ(::fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
   EXPECT_TRUE(test::ReadFd(fd) == contents);
   ::close(fd);
@@ -238,7 +367,7 @@ TEST_F(BlobStoreTest, StoresAndCommitsAFile) {
 TEST_F(BlobStoreTest, StoresAnEmptyFile) {
   StagedBlob staged;
   ASSERT_TRUE(IngestString("", DigestOf(""), 0, &staged).ok());
-  ASSERT_TRUE(store_.Commit(&staged).ok());
+  ASSERT_TRUE(CommitOf(store_, &staged).ok());
   EXPECT_EQ(DigestOf("").hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_TRUE(store_.Contains(DigestOf("")));
 }
@@ -356,8 +485,8 @@ TEST_F(BlobStoreTest, CommittingTheSameDigestTwiceKeepsOneBlob) {
   ASSERT_TRUE(IngestString(contents, digest, contents.size(), &first).ok());
   ASSERT_TRUE(IngestString(contents, digest, contents.size(), &second).ok());
   EXPECT_NE(first.path(), second.path());
-  ASSERT_TRUE(store_.Commit(&first).ok());
-  ASSERT_TRUE(store_.Commit(&second).ok());
+  ASSERT_TRUE(CommitOf(store_, &first).ok());
+  ASSERT_TRUE(CommitOf(store_, &second).ok());
   EXPECT_TRUE(second.path().empty());
   EXPECT_THAT(Blobs(), ElementsAre(digest));
   EXPECT_THAT(IngestFiles(), IsEmpty());
@@ -367,7 +496,7 @@ TEST_F(BlobStoreTest, CommittingTheSameDigestTwiceKeepsOneBlob) {
 
 TEST_F(BlobStoreTest, CommitWithNothingStagedIsRefused) {
   StagedBlob empty;
-  EXPECT_EQ(store_.Commit(&empty).code(), Code::kInvalidArgument);
+  EXPECT_EQ(CommitOf(store_, &empty).code(), Code::kInvalidArgument);
 }
 
 TEST_F(BlobStoreTest, IngestsFromAPipe) {
@@ -380,7 +509,7 @@ TEST_F(BlobStoreTest, IngestsFromAPipe) {
   request.expected_size = contents.size();
   StagedBlob staged;
   ASSERT_TRUE(store_.Ingest(request, &staged).ok());
-  ASSERT_TRUE(store_.Commit(&staged).ok());
+  ASSERT_TRUE(CommitOf(store_, &staged).ok());
   EXPECT_TRUE(ReadFile(store_.BlobPath(DigestOf(contents))) == contents);
 }
 
@@ -525,7 +654,7 @@ TEST_F(BlobStoreTest, RefusesAtOnceWhatCannotFit) {
 TEST_F(BlobStoreTest, FullDiskGivesNoSpaceAndLeavesNothing) {
   FaultInjectionEnv env(Env::Default());
   BlobStore store(&env, root_);
-  ASSERT_TRUE(store.Init().ok());
+  ASSERT_TRUE(InitOf(store).ok());
   env.fail_append_after = 1;  // the second buffer hits ENOSPC
   const std::string contents = RandomBytes(3 * 1024 * 1024, 19);
   StagedBlob staged;
@@ -540,7 +669,7 @@ TEST_F(BlobStoreTest, FullDiskGivesNoSpaceAndLeavesNothing) {
 TEST_F(BlobStoreTest, FailedFsyncStoresNothing) {
   FaultInjectionEnv env(Env::Default());
   BlobStore store(&env, root_);
-  ASSERT_TRUE(store.Init().ok());
+  ASSERT_TRUE(InitOf(store).ok());
   env.fail_sync = true;
   const std::string contents = RandomBytes(10'000, 23);
   StagedBlob staged;
@@ -575,7 +704,7 @@ class FailingEarlyFlushEnv : public EnvWrapper {
 TEST_F(BlobStoreTest, FailedEarlyFlushStoresNothing) {
   FailingEarlyFlushEnv env(Env::Default());
   BlobStore store(&env, root_);
-  ASSERT_TRUE(store.Init().ok());
+  ASSERT_TRUE(InitOf(store).ok());
   const std::string contents = RandomBytes(5 * 1024 * 1024, 31);
   StagedBlob staged;
   Status s = IngestString(contents, DigestOf(contents), contents.size(), &staged, &store);
@@ -590,21 +719,21 @@ TEST_F(BlobStoreTest, FailedEarlyFlushStoresNothing) {
 TEST_F(BlobStoreTest, FailedRenamePublishesNothingAndCanBeRetried) {
   FaultInjectionEnv env(Env::Default());
   BlobStore store(&env, root_);
-  ASSERT_TRUE(store.Init().ok());
+  ASSERT_TRUE(InitOf(store).ok());
   const std::string contents = RandomBytes(10'000, 29);
   const Digest digest = DigestOf(contents);
   {
     StagedBlob staged;
     ASSERT_TRUE(IngestString(contents, digest, contents.size(), &staged, &store).ok());
     env.fail_rename = true;
-    Status s = store.Commit(&staged);
+    Status s = CommitOf(store, &staged);
     EXPECT_EQ(s.code(), Code::kIOError);
     EXPECT_FALSE(store.Contains(digest));
     EXPECT_THAT(Blobs(), IsEmpty());
     EXPECT_FALSE(staged.path().empty());  // still staged, still owned
 
     env.fail_rename = false;
-    ASSERT_TRUE(store.Commit(&staged).ok());
+    ASSERT_TRUE(CommitOf(store, &staged).ok());
     EXPECT_TRUE(store.Contains(digest));
   }
   {
@@ -612,7 +741,7 @@ TEST_F(BlobStoreTest, FailedRenamePublishesNothingAndCanBeRetried) {
     StagedBlob staged;
     ASSERT_TRUE(IngestString(other, DigestOf(other), other.size(), &staged, &store).ok());
     env.fail_rename = true;
-    EXPECT_FALSE(store.Commit(&staged).ok());
+    EXPECT_FALSE(CommitOf(store, &staged).ok());
   }  // the uncommitted file goes with its StagedBlob
   EXPECT_THAT(IngestFiles(), IsEmpty());
   EXPECT_THAT(Blobs(), ElementsAre(digest));
@@ -652,7 +781,7 @@ TEST_F(BlobStoreTest, MovingAStagedBlobMovesOwnership) {
   other = std::move(moved);
   EXPECT_FALSE(Env::Default()->FileExists(other_path));
   EXPECT_EQ(other.path(), path);
-  ASSERT_TRUE(store_.Commit(&other).ok());
+  ASSERT_TRUE(CommitOf(store_, &other).ok());
   EXPECT_THAT(Blobs(), ElementsAre(DigestOf(contents)));
   EXPECT_THAT(IngestFiles(), IsEmpty());
 }
@@ -660,24 +789,45 @@ TEST_F(BlobStoreTest, MovingAStagedBlobMovesOwnership) {
 TEST_F(BlobStoreTest, OpenAndRemoveMissingBlobsAreNotFound) {
   const Digest digest = DigestOf("absent");
   int fd = -1;
-  Status s = store_.OpenBlob(digest, &fd);
+  Status s = store_.OpenBlob(digest, &fd, nullptr);
   EXPECT_EQ(s.code(), Code::kNotFound);
   EXPECT_THAT(s.message(), HasSubstr(digest.ToString()));
   EXPECT_EQ(fd, -1);
-  EXPECT_EQ(store_.RemoveBlob(digest).code(), Code::kNotFound);
+  EXPECT_EQ(store_.BeginRemove(digest).code(), Code::kNotFound);
   EXPECT_FALSE(store_.Contains(digest));
 }
 
-TEST_F(BlobStoreTest, RemoveBlob) {
+TEST_F(BlobStoreTest, RemovalMovesIntoIngestThenUnlinks) {
   ASSERT_TRUE(Store("first").ok());
   ASSERT_TRUE(Store("second").ok());
-  ASSERT_TRUE(store_.RemoveBlob(DigestOf("first")).ok());
+  ASSERT_TRUE(store_.BeginRemove(DigestOf("first")).ok());
   EXPECT_FALSE(store_.Contains(DigestOf("first")));
+  EXPECT_THAT(IngestFiles(), ElementsAre(DigestOf("first").hex() + ".deleting"));
+  ASSERT_TRUE(store_.FinishRemove(DigestOf("first")).ok());
+  EXPECT_THAT(IngestFiles(), IsEmpty());
   EXPECT_THAT(Blobs(), ElementsAre(DigestOf("second")));
-  EXPECT_EQ(store_.RemoveBlob(DigestOf("first")).code(), Code::kNotFound);
+  EXPECT_EQ(store_.BeginRemove(DigestOf("first")).code(), Code::kNotFound);
 }
 
-TEST_F(BlobStoreTest, ListBlobsSkipsWhatIsNotABlob) {
+TEST_F(BlobStoreTest, UndoRemovePutsTheBlobBack) {
+  ASSERT_TRUE(Store("kept").ok());
+  ASSERT_TRUE(store_.BeginRemove(DigestOf("kept")).ok());
+  ASSERT_TRUE(store_.UndoRemove(DigestOf("kept")).ok());
+  EXPECT_EQ(ReadFile(store_.BlobPath(DigestOf("kept"))), "kept");
+  EXPECT_THAT(IngestFiles(), IsEmpty());
+}
+
+TEST_F(BlobStoreTest, InitReportsAnInterruptedRemoval) {
+  ASSERT_TRUE(Store("half deleted").ok());
+  ASSERT_TRUE(store_.BeginRemove(DigestOf("half deleted")).ok());
+  BlobStore restarted(Env::Default(), root_);
+  InitReport report;
+  ASSERT_TRUE(restarted.Init(&report).ok());
+  EXPECT_THAT(report.interrupted_removals, ElementsAre(DigestOf("half deleted")));
+  EXPECT_THAT(IngestFiles(), IsEmpty());
+}
+
+TEST_F(BlobStoreTest, ScanQuarantinesWhatIsNotABlob) {
   ASSERT_TRUE(Store("one").ok());
   ASSERT_TRUE(Store("two").ok());
   const std::string blobs = root_ + "/blobs/sha256";
@@ -693,6 +843,9 @@ TEST_F(BlobStoreTest, ListBlobsSkipsWhatIsNotABlob) {
   WriteFile(blobs + "/loose-file", "");
   std::vector<Digest> expected = {DigestOf("one"), DigestOf("two")};
   std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(Blobs(), expected);
+  // Moved aside, not deleted: five strays (zz/ whole, with its one file).
+  EXPECT_EQ(FilesBelow(root_ + "/quarantine").size(), 5u);
   EXPECT_EQ(Blobs(), expected);
 }
 
@@ -724,7 +877,7 @@ TEST_F(BlobStoreTest, StoresTheRealModelUnderItsKnownDigest) {
   StagedBlob staged;
   Status s = store_.Ingest(request, &staged);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  ASSERT_TRUE(store_.Commit(&staged).ok());
+  ASSERT_TRUE(CommitOf(store_, &staged).ok());
   EXPECT_THAT(Blobs(), ElementsAre(expected));
   EXPECT_EQ(ReadFile(store_.BlobPath(expected)).size(), 2'327'524u);
   EXPECT_TRUE(ReadFile(store_.BlobPath(expected)) == ReadFile(path));

@@ -142,7 +142,7 @@ TEST_F(CatalogTest, NewCatalogIsEmpty) {
 }
 
 TEST_F(CatalogTest, SchemaIsVersionOneWithPrivateColumn) {
-  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "4");
   // Later private files rely on this column existing from version 1.
   EXPECT_EQ(
       QueryText(path(), "SELECT count(*) FROM pragma_table_info('files') WHERE name = 'private'"),
@@ -794,7 +794,7 @@ TEST_F(CatalogTest, VersionOneDatabaseIsMigratedKeepingItsData) {
             SQLITE_OK);
   sqlite3_close(db);
   ASSERT_OK(Catalog::Open(path(), &catalog_));
-  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "4");
   EXPECT_THAT(Grants(), ::testing::ElementsAre(IsGrant(kCurl, "*", 5)));
   ASSERT_OK(catalog_->SetSetting("k", "v"));
 }

@@ -152,7 +152,7 @@ TEST_F(EnvTest, OpenReadOnlyGivesACloseOnExecDescriptor) {
   const std::string path = dir_.Join("r");
   WriteFile(path, "data");
   int fd = -1;
-  ASSERT_TRUE(env_->OpenReadOnly(path, &fd).ok());
+  ASSERT_TRUE(env_->OpenReadOnly(path, &fd, nullptr).ok());
   EXPECT_EQ(test::ReadFd(fd), "data");
   EXPECT_EQ(::fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
   EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
@@ -162,7 +162,7 @@ TEST_F(EnvTest, OpenReadOnlyGivesACloseOnExecDescriptor) {
 TEST_F(EnvTest, OpenReadOnlyMissingIsNotFoundNamingThePath) {
   const std::string path = dir_.Join("missing");
   int fd = -1;
-  Status s = env_->OpenReadOnly(path, &fd);
+  Status s = env_->OpenReadOnly(path, &fd, nullptr);
   EXPECT_EQ(s.code(), Code::kNotFound);
   EXPECT_THAT(s.message(), HasSubstr(path));
   EXPECT_EQ(fd, -1);

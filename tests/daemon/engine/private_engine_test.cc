@@ -593,11 +593,22 @@ TEST_F(PrivateEngineTest, OrphansAreReconciledAtStart) {
   // A record with no bytes.
   std::filesystem::remove(PrivatePath(lost, kOwner));
   Reopen();
+  // Unrecorded sealed bytes cannot be re-indexed (their key was in the
+  // catalog): kept in quarantine/, never deleted.
   EXPECT_FALSE(std::filesystem::exists(stray));
+  EXPECT_EQ(test::FilesBelow(dir_.Join("store/quarantine")).size(), 1u);
+  // A record without bytes is kept, marked damaged, and never served.
   std::vector<FileRecord> files;
   ASSERT_TRUE(engine_->List(&files).ok());
-  ASSERT_EQ(files.size(), 1u);
+  ASSERT_EQ(files.size(), 2u);
+  int damaged = 0;
+  for (const FileRecord& file : files) damaged += file.damaged() ? 1 : 0;
+  EXPECT_EQ(damaged, 1);
   EXPECT_EQ(Open(kOwner, test::DigestText(kept)).bytes, kept);
+  EXPECT_EQ(Open(kOwner, test::DigestText(lost)).status.code(), Code::kNotFound);
+  // Storing the bytes again repairs it.
+  ASSERT_TRUE(Store(kOwner, lost).ok());
+  EXPECT_EQ(Open(kOwner, test::DigestText(lost)).bytes, lost);
 }
 
 }  // namespace
