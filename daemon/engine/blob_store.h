@@ -116,7 +116,7 @@ class BlobStore {
 
   BlobStore(Env* env, std::string root);
 
-  static constexpr uint64_t kProgressCheckBytes = uint64_t{64} << 20;
+  static constexpr uint64_t kProgressCheckBytes = uint64_t{8} << 20;
 
   // Creates or checks the layout, writes CACHEDIR.TAG, and empties ingest/
   // (regular files and links are removed; anything else is quarantined).

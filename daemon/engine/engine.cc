@@ -269,11 +269,10 @@ Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request,
     return Status::Busy("too many stores in flight (" + std::to_string(options_.max_concurrent_stores) +
                         "); try again when one has finished");
   }
-  if (request.is_private) return StorePrivate(who, digest, request, info);
-
   // Room first: a store that cannot fit is refused before a byte is
   // written; one of unknown size is checked as it grows.
-  const uint64_t known_size = request.size.value_or(0);
+  const uint64_t known_size =
+      request.size ? (request.is_private ? sealed::SealedSize(*request.size, options_.chunk_size) : *request.size) : 0;
   s = MakeRoomFor(known_size, reserved_bytes_.load());
   if (!s.ok()) return s;
   reserved_bytes_ += known_size;
@@ -282,12 +281,19 @@ Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request,
     uint64_t bytes;
     ~Unreserve() { *counter -= bytes; }
   } unreserve{&reserved_bytes_, known_size};
+  if (request.is_private) return StorePrivate(who, digest, request, info);
 
   IngestRequest ingest = IngestOf(request, digest, options_.idle_timeout_ms, &cancelled_);
   if (!request.size) ingest.check_progress = [this](uint64_t written) { return CheckGrowth(written); };
   StagedBlob staged;
   s = blobs_.Ingest(ingest, &staged);
   if (!s.ok()) return s;
+  if (!request.size) {
+    // Now the size is known: the quota, exactly.
+    s = CheckQuota(staged.size(), reserved_bytes_.load(), GetSpaceSettings().auto_collect,
+                   "storing " + std::to_string(staged.size()) + " bytes");
+    if (!s.ok()) return s;
+  }
 
   FileRecord record;
   {
@@ -890,6 +896,7 @@ Status Engine::StorePrivate(const Principal& who, const Digest& digest, const St
   // One pass: the bytes are hashed as they arrive (the digest is of the
   // plaintext) and sealed chunk by chunk on their way to ingest/.
   IngestRequest ingest = IngestOf(request, digest, options_.idle_timeout_ms, &cancelled_);
+  if (!request.size) ingest.check_progress = [this](uint64_t written) { return CheckGrowth(written); };
   ingest.filter = [&chunk_cipher](std::unique_ptr<WritableFile> file) -> std::unique_ptr<WritableFile> {
     return std::make_unique<SealingFile>(std::move(file), std::move(chunk_cipher));
   };

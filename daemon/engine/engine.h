@@ -269,6 +269,10 @@ class Engine {
   Status MakeRoomFor(uint64_t bytes, uint64_t in_flight);
   // The check made as a store of unknown size proceeds.
   Status CheckGrowth(uint64_t written);
+  // `bytes` more (and `in_flight` promised to stores under way) against
+  // the free-space floor and the quota; `what` starts the message.
+  Status CheckFloor(uint64_t bytes, uint64_t in_flight, bool may_evict, const std::string& what);
+  Status CheckQuota(uint64_t bytes, uint64_t in_flight, bool may_evict, const std::string& what);
   // Runs a catalog change that must work on a full disk: on NoSpace, the
   // reserve is released and the change tried again.
   Status WithReserve(const std::function<Status()>& change);

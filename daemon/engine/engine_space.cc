@@ -45,57 +45,65 @@ Status Engine::StoreBytes(uint64_t* bytes) {
   return Status::OK();
 }
 
-Status Engine::MakeRoomFor(uint64_t bytes, uint64_t in_flight) {
-  const SpaceSettings settings = GetSpaceSettings();
+Status Engine::CheckFloor(uint64_t bytes, uint64_t in_flight, bool may_evict, const std::string& what) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const bool may_evict = settings.auto_collect && attempt == 0;
     FsSpace fs;
     Status s = options_.env->GetFsSpace(options_.root, &fs);
     if (!s.ok()) return s;
     const uint64_t floor = FloorFor(fs);
     const uint64_t needed = bytes + in_flight + floor;
-    if (fs.available < needed) {
-      if (may_evict) {
-        CollectResult evicted;
-        s = EvictFor(needed - fs.available, &evicted);
-        if (!s.ok()) return s;
-        if (evicted.files_deleted > 0) continue;
-      }
-      return Status::NoSpace("storing " + Bytes(bytes) + " would leave " +
-                             Bytes(fs.available > bytes + in_flight ? fs.available - bytes - in_flight : 0) +
-                             " free on the file system of " + options_.root + "; costore keeps at least " +
-                             Bytes(floor) + " free (setting min-free-space)");
-    }
-    if (settings.quota != 0) {
-      uint64_t used = 0;
-      s = StoreBytes(&used);
+    if (fs.available >= needed) return Status::OK();
+    if (may_evict && attempt == 0) {
+      CollectResult evicted;
+      s = EvictFor(needed - fs.available, &evicted);
       if (!s.ok()) return s;
-      if (used + in_flight + bytes > settings.quota) {
-        if (may_evict) {
-          CollectResult evicted;
-          s = EvictFor(used + in_flight + bytes - settings.quota, &evicted);
-          if (!s.ok()) return s;
-          if (evicted.files_deleted > 0) continue;
-        }
-        return Status::QuotaExceeded("storing " + Bytes(bytes) + " would bring the store to " +
-                                     Bytes(used + in_flight + bytes) + ", past its quota of " +
-                                     Bytes(settings.quota) + " (setting quota)");
-      }
+      if (evicted.files_deleted > 0) continue;
     }
-    return Status::OK();
+    return Status::NoSpace(what + " would leave " + Bytes(fs.available > bytes + in_flight ? fs.available - bytes - in_flight : 0) +
+                           " free on the file system of " + options_.root + "; costore keeps at least " +
+                           Bytes(floor) + " free (setting min-free-space)");
   }
   return Status::OK();
 }
 
+Status Engine::CheckQuota(uint64_t bytes, uint64_t in_flight, bool may_evict, const std::string& what) {
+  const uint64_t quota = GetSpaceSettings().quota;
+  if (quota == 0) return Status::OK();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    uint64_t used = 0;
+    Status s = StoreBytes(&used);
+    if (!s.ok()) return s;
+    if (used + in_flight + bytes <= quota) return Status::OK();
+    if (may_evict && attempt == 0) {
+      CollectResult evicted;
+      s = EvictFor(used + in_flight + bytes - quota, &evicted);
+      if (!s.ok()) return s;
+      if (evicted.files_deleted > 0) continue;
+    }
+    return Status::QuotaExceeded(what + " would bring the store to " + Bytes(used + in_flight + bytes) +
+                                 ", past its quota of " + Bytes(quota) + " (setting quota)");
+  }
+  return Status::OK();
+}
+
+Status Engine::MakeRoomFor(uint64_t bytes, uint64_t in_flight) {
+  const bool may_evict = GetSpaceSettings().auto_collect;
+  const std::string what = "storing " + Bytes(bytes);
+  Status s = CheckFloor(bytes, in_flight, may_evict, what);
+  if (s.ok()) s = CheckQuota(bytes, in_flight, may_evict, what);
+  return s;
+}
+
 Status Engine::CheckGrowth(uint64_t written) {
-  // Looked at every BlobStore::kProgressCheckBytes: stop a whole step
-  // before the floor, so the next step cannot cross it.
-  Status s = MakeRoomFor(BlobStore::kProgressCheckBytes, reserved_bytes_.load() + written);
-  if (s.ok()) return s;
-  return Status(s.code() == Code::kQuotaExceeded ? Status::QuotaExceeded("a store of unknown size stopped after " +
-                                                                         Bytes(written) + ": " + s.message())
-                                                 : Status::NoSpace("a store of unknown size stopped after " +
-                                                                   Bytes(written) + ": " + s.message()));
+  // Looked at every BlobStore::kProgressCheckBytes: the disk must have room
+  // for the next step above the floor, so that no step crosses it. The
+  // quota is checked against what arrived (and again, exactly, once the
+  // size is known).
+  const bool may_evict = GetSpaceSettings().auto_collect;
+  const std::string what = "a store of unknown size, after " + Bytes(written) + ",";
+  Status s = CheckFloor(BlobStore::kProgressCheckBytes, reserved_bytes_.load(), may_evict, what);
+  if (s.ok()) s = CheckQuota(written, reserved_bytes_.load(), may_evict, what);
+  return s;
 }
 
 Status Engine::WithReserve(const std::function<Status()>& change) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 
 #include "daemon/engine/key_store.h"
 
@@ -19,6 +20,9 @@ class FakeKeyStore : public KeyStore {
   // When locked: whether the user unlocks it at the prompt.
   bool unlock_succeeds = false;
   bool fail_save = false;
+  // Fault injection: Lookup throws, as code below the engine (libsodium
+  // wrappers, allocation) can.
+  std::atomic<bool> throw_in_lookup{false};
 
   std::atomic<int> lookups{0}, saves{0}, removes{0}, prompts{0};
 
@@ -26,6 +30,7 @@ class FakeKeyStore : public KeyStore {
                 KeyringState* out_state) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++lookups;
+    if (throw_in_lookup) throw std::runtime_error("fake: the cipher library threw");
     *found = false;
     Status s = Reach(interactive, out_state);
     if (!s.ok()) return s;

@@ -578,6 +578,24 @@ TEST_F(PrivateEngineTest, RekeyNeedsTheKeyring) {
   EXPECT_THAT(keyring_.Versions(), ElementsAre(1u));
 }
 
+// --- exceptions ---------------------------------------------------------------------------------
+
+TEST_F(PrivateEngineTest, AThrowOnAWorkerIsAnIOErrorAndTheEngineGoesOn) {
+  const std::string data = "sealed before the fault";
+  ASSERT_TRUE(Store(kOwner, data).ok());
+  Reopen();  // no key cached: the next open asks the keyring, on a worker
+  keyring_.throw_in_lookup = true;
+  Opened opened = Open(kOwner, test::DigestText(data));
+  EXPECT_EQ(opened.status.code(), Code::kIOError) << opened.status.ToString();
+  EXPECT_THAT(opened.status.message(), HasSubstr("the cipher library threw"));
+  Status stored = Store(kOwner, "stored during the fault");
+  EXPECT_EQ(stored.code(), Code::kIOError) << stored.ToString();
+  // Still serving, and the fault gone, everything works again.
+  keyring_.throw_in_lookup = false;
+  EXPECT_EQ(Open(kOwner, test::DigestText(data)).bytes, data);
+  EXPECT_TRUE(Store(kOwner, "after the fault").ok());
+}
+
 // --- crashes ---------------------------------------------------------------------------------
 
 TEST_F(PrivateEngineTest, OrphansAreReconciledAtStart) {
