@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstring>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -49,7 +50,9 @@ json ToJson(const client::FileEntry& entry) {
                  {"name", entry.name},               {"private", entry.is_private},
                  {"first-stored", entry.first_stored_usec}, {"last-used", entry.last_used_usec},
                  {"stored-by", entry.stored_by},     {"used-by", entry.used_by},
-                 {"cipher", entry.cipher}};
+                 {"cipher", entry.cipher},           {"state", entry.state},
+                 {"problem", entry.problem},         {"last-verified", entry.last_verified_usec},
+                 {"pinned", entry.pinned}};
   if (entry.is_private) {
     object["owner-app"] = entry.owner_app;
     object["owner-origin"] = entry.owner_origin;
@@ -61,6 +64,30 @@ json ToJson(const client::FileEntry& entry) {
 // principal.
 std::string HumanPrincipal(const std::string& app, const std::string& origin) {
   return origin.empty() ? app : origin + " (" + app + ")";
+}
+
+// An entry's state for a table cell: "ok", "pinned", "damaged: <problem>",
+// "damaged, pinned: <problem>".
+std::string HumanState(const client::FileEntry& entry) {
+  if (!entry.damaged()) return entry.pinned ? "pinned" : "ok";
+  std::string words = entry.pinned ? "damaged, pinned" : "damaged";
+  return entry.problem.empty() ? words : words + ": " + entry.problem;
+}
+
+// "1 file", "2 files".
+std::string Count(uint64_t n, const std::string& one, const std::string& many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// What a person typed for a SIZE option, in bytes; a usage error naming
+// the option and the text otherwise.
+uint64_t SizeOrFail(const std::string& what, const std::string& text) {
+  std::string why;
+  std::optional<uint64_t> bytes = ParseSize(text, &why);
+  if (!bytes)
+    throw Failure{kExitUsage, what + ": \"" + Printable(text) + "\" is not a size: " + why +
+                                  " (write it as 500M, 2G, 1.5GiB or a number of bytes)"};
+  return *bytes;
 }
 
 // The state of KeyringStatus in plain words.
@@ -145,7 +172,25 @@ int Get(const client::Client& client, const GetArgs& args) {
 
   client::OpenOptions open_options;
   open_options.stream = args.stream;
-  client::OpenedFile opened = Attempt(what, [&] { return client.Open(digest, args.origin, open_options); });
+  client::OpenedFile opened;
+  try {
+    opened = client.Open(digest, args.origin, open_options);
+  } catch (const client::Error& error) {
+    std::string message = what + ": " + error.what();
+    // A damaged file is never served, and Open says no more than for a
+    // file that is not there; the store's own user may hear why.
+    if (error.code() == client::ErrorCode::kNotFound) {
+      try {
+        client::FileEntry entry = client.Stat(digest);
+        if (entry.damaged())
+          message += " (the store's copy is damaged" + (entry.problem.empty() ? "" : ": " + entry.problem) +
+                     "; storing the right bytes again repairs it)";
+      } catch (const client::Error&) {
+        // Not stored at all: the daemon's message says it.
+      }
+    }
+    throw Failure{ExitCodeFor(error.code()), message};
+  }
   ProgressBar bar("reading");
   auto progress = [&](uint64_t done) { bar.Update(done, opened.info.size); };
   uint64_t copied = 0;
@@ -189,17 +234,28 @@ int List(const client::Client& client, const std::string& digest_text, bool as_j
   // Private entries are marked with whose they are; a store without any
   // keeps the plain table.
   const bool any_private = std::any_of(files.begin(), files.end(), [](const auto& entry) { return entry.is_private; });
+  // So are damaged and pinned ones, in a last column (a problem can be long).
+  const size_t damaged = static_cast<size_t>(
+      std::count_if(files.begin(), files.end(), [](const auto& entry) { return entry.damaged(); }));
+  const bool any_state =
+      damaged > 0 || std::any_of(files.begin(), files.end(), [](const auto& entry) { return entry.pinned; });
   std::vector<std::string> header = {"DIGEST", "SIZE", "NAME", "STORED BY", "USED BY", "LAST USED"};
   if (any_private) header.push_back("PRIVATE TO");
+  if (any_state) header.push_back("STATE");
   Table table(header);
   for (const auto& entry : files) {
     std::vector<std::string> row = {ShortDigest(entry.digest), HumanSize(entry.size),
                                     entry.name.empty() ? "-" : entry.name, std::to_string(entry.stored_by),
                                     std::to_string(entry.used_by), HumanTime(entry.last_used_usec)};
     if (any_private) row.push_back(entry.is_private ? HumanPrincipal(entry.owner_app, entry.owner_origin) : "-");
+    if (any_state) row.push_back(HumanState(entry));
     table.Add(std::move(row));
   }
   std::cout << table.Render();
+  if (damaged > 0) {
+    std::cout << Count(damaged, "entry is", "entries are")
+              << " damaged: never served until the right bytes are stored again (costore put FILE).\n";
+  }
   return kExitOk;
 }
 
@@ -224,6 +280,15 @@ int Info(const client::Client& client, const std::string& digest_text, bool as_j
     table.Add({"visibility:", "public"});
     table.Add({"cipher:", entry.cipher + " (stored as is)"});
   }
+  if (entry.damaged()) {
+    table.Add({"state:", "damaged" + (entry.problem.empty() ? std::string() : ": " + entry.problem)});
+    table.Add({"", "(never served; storing the right bytes again repairs it)"});
+  } else {
+    table.Add({"state:", "ok"});
+  }
+  table.Add({"pinned:", entry.pinned ? "yes (gc and automatic eviction never delete it)" : "no"});
+  // When its bytes were last hashed and found right (verify, the scrub, a store).
+  table.Add({"verified:", entry.last_verified_usec > 0 ? HumanTime(entry.last_verified_usec) : std::string("never")});
   table.Add({"first stored:", HumanTime(entry.first_stored_usec)});
   table.Add({"last used:", HumanTime(entry.last_used_usec)});
   table.Add({"stored by:", std::to_string(entry.stored_by) + " principal(s)"});
@@ -443,6 +508,211 @@ int Rekey(const client::Client& client, bool as_json) {
                                         : "no (a new rekey, run to the end)"});
   table.Add({"old keys removed:", std::to_string(result.old_keys_removed) + " (from the keyring)"});
   std::cout << Indent(table.Render(), "  ");
+  return kExitOk;
+}
+
+int Verify(const client::Client& client, const VerifyArgs& args) {
+  std::vector<std::string> digests;
+  for (const auto& digest : args.digests) digests.push_back(NormalizedOrFail("verify", digest));
+  // The names come from the list; Verify reports digests and sizes.
+  auto files = Attempt("verify", [&] { return client.List(); });
+  auto results = Attempt("verify", [&] { return client.Verify(digests); });
+  size_t ok = 0, damaged = 0, absent = 0;
+  uint64_t bytes = 0;
+  for (const auto& result : results) {
+    if (result.state == client::kStateOk) {
+      ++ok;
+    } else if (result.state == client::kStateAbsent) {
+      ++absent;
+    } else {
+      ++damaged;
+    }
+    if (result.state != client::kStateAbsent) bytes += result.size;
+  }
+  const int status = damaged > 0 ? kExitDamaged : absent > 0 ? kExitNotFound : kExitOk;
+  if (args.json) {
+    json array = json::array();
+    for (const auto& result : results) {
+      json object = {{"digest", result.digest}, {"private", result.is_private}, {"state", result.state},
+                     {"problem", result.problem}, {"size", result.size}};
+      if (result.is_private) {
+        object["owner-app"] = result.owner_app;
+        object["owner-origin"] = result.owner_origin;
+      }
+      array.push_back(std::move(object));
+    }
+    PrintJson(array);
+    return status;
+  }
+  if (results.empty()) {
+    std::cout << "The store is empty: nothing to verify.\n";
+    return kExitOk;
+  }
+  const bool any_private =
+      std::any_of(results.begin(), results.end(), [](const auto& result) { return result.is_private; });
+  std::vector<std::string> header = {"STATE", "DIGEST", "SIZE", "NAME"};
+  if (any_private) header.push_back("PRIVATE TO");
+  if (ok < results.size()) header.push_back("PROBLEM");
+  Table table(header);
+  for (const auto& result : results) {
+    auto file = std::find_if(files.begin(), files.end(), [&](const auto& entry) {
+      return entry.digest == result.digest && entry.is_private == result.is_private &&
+             entry.owner_app == result.owner_app && entry.owner_origin == result.owner_origin;
+    });
+    const bool is_absent = result.state == client::kStateAbsent;
+    std::vector<std::string> row = {result.state, result.digest, is_absent ? "-" : HumanSize(result.size),
+                                    file == files.end() || file->name.empty() ? "-" : file->name};
+    if (any_private) row.push_back(result.is_private ? HumanPrincipal(result.owner_app, result.owner_origin) : "-");
+    if (ok < results.size()) {
+      row.push_back(!result.problem.empty() ? result.problem : is_absent ? "not in the store" : "");
+    }
+    table.Add(std::move(row));
+  }
+  std::cout << table.Render();
+  std::cout << "Verified " << Count(results.size(), "entry", "entries") << " (" << HumanSize(bytes) << " read): "
+            << ok << " ok, " << damaged << " damaged, " << absent << " absent.\n";
+  if (damaged > 0) {
+    std::cout << "A damaged file is kept in the store's quarantine and never served; storing its right bytes "
+                 "again (costore put FILE) repairs it.\n";
+  }
+  return status;
+}
+
+int Gc(const client::Client& client, const GcArgs& args) {
+  if (!args.to && !args.older_than_days) {
+    throw Failure{kExitUsage,
+                  "gc: say what to delete: --to SIZE (until the store holds at most SIZE) and/or --older-than DAYS "
+                  "(files nobody stored or read for DAYS days); --dry-run shows what would go"};
+  }
+  client::CollectOptions options;
+  if (args.to) options.target_size = SizeOrFail("gc --to", *args.to);
+  if (args.older_than_days) options.unused_for_seconds = uint64_t{*args.older_than_days} * 86400;
+  options.dry_run = args.dry_run;
+  // The daemon reports digests; the list before says their names and sizes.
+  auto before = Attempt("gc", [&] { return client.List(); });
+  client::CollectResult result = Attempt("gc", [&] { return client.Collect(options); });
+  if (args.json) {
+    PrintJson({{"dry-run", args.dry_run},
+               {"files-deleted", result.files_deleted},
+               {"bytes-freed", result.bytes_freed},
+               {"digests", result.digests},
+               {"store-bytes", result.store_bytes}});
+    return kExitOk;
+  }
+  if (result.files_deleted == 0) {
+    std::cout << "Nothing to collect (pinned and private files are never collected); the store holds "
+              << HumanSize(result.store_bytes) << ".\n";
+    return kExitOk;
+  }
+  const std::string files = Count(result.files_deleted, "file", "files");
+  if (args.dry_run) {
+    std::cout << "Dry run: gc would delete " << files << ", freeing " << HumanSize(result.bytes_freed)
+              << "; the store would then hold " << HumanSize(result.store_bytes) << ". Nothing was deleted.\n";
+  } else {
+    std::cout << "Collected " << files << ", " << HumanSize(result.bytes_freed) << " freed; the store now holds "
+              << HumanSize(result.store_bytes) << ".\n";
+  }
+  Table table({"DIGEST", "SIZE", "NAME"});
+  for (const auto& digest : result.digests) {
+    auto entry = std::find_if(before.begin(), before.end(),
+                              [&](const auto& file) { return file.digest == digest && !file.is_private; });
+    if (entry == before.end()) {
+      table.Add({ShortDigest(digest), "-", "-"});
+    } else {
+      table.Add({ShortDigest(digest), HumanSize(entry->size), entry->name.empty() ? "-" : entry->name});
+    }
+  }
+  std::cout << Indent(table.Render(), "  ");
+  return kExitOk;
+}
+
+int Pin(const client::Client& client, const std::string& digest_text, bool pinned) {
+  const std::string command = pinned ? "pin" : "unpin";
+  std::string digest = NormalizedOrFail(command, digest_text);
+  Attempt(command + " " + digest, [&] { client.SetPinned(digest, pinned); });
+  return kExitOk;
+}
+
+int Space(const client::Client& client, const SpaceArgs& args) {
+  // Every value is read before any is set: a malformed one changes nothing.
+  std::optional<uint64_t> min_free, quota;
+  if (args.min_free) {
+    if (*args.min_free == "auto") {
+      min_free = 0;
+    } else {
+      min_free = SizeOrFail("space --min-free", *args.min_free);
+      if (*min_free == 0)
+        throw Failure{kExitUsage, "space --min-free: 0 is not a floor: give the size the store must always leave "
+                                  "free, or auto (5% of the file system or 2 GiB, whichever is smaller)"};
+    }
+  }
+  if (args.quota) {
+    if (*args.quota == "none") {
+      quota = 0;
+    } else {
+      quota = SizeOrFail("space --quota", *args.quota);
+      if (*quota == 0)
+        throw Failure{kExitUsage, "space --quota: 0 is not a quota: give the most the store may hold, or none"};
+    }
+  }
+  // One setting at a time, in this order; a refused one stops there and
+  // says which.
+  if (min_free) Attempt("space --min-free", [&] { client.SetSettingUint64(client::kSettingMinFreeSpace, *min_free); });
+  if (quota) Attempt("space --quota", [&] { client.SetSettingUint64(client::kSettingQuota, *quota); });
+  if (args.auto_collect) {
+    Attempt("space --auto-collect",
+            [&] { client.SetSettingBool(client::kSettingAutoCollect, *args.auto_collect == "on"); });
+  }
+  if (args.scrub_interval_days) {
+    Attempt("space --scrub-interval",
+            [&] { client.SetSetting(client::kSettingScrubInterval, *args.scrub_interval_days); });
+  }
+  client::Space space = Attempt("space", [&] { return client.GetSpace(); });
+  client::Settings settings = Attempt("space", [&] { return client.GetSettings(); });
+  if (args.json) {
+    PrintJson({{"store-bytes", space.store_bytes},
+               {"files", space.files},
+               {"damaged", space.damaged},
+               {"pinned", space.pinned},
+               {"free-bytes", space.free_bytes},
+               {"floor-bytes", space.floor_bytes},
+               {"quota-bytes", space.quota_bytes},
+               {"last-scrub", space.last_scrub_usec},
+               {"min-free-space", settings.min_free_space},
+               {"quota", settings.quota},
+               {"auto-collect", settings.auto_collect},
+               {"scrub-interval", settings.scrub_interval_days}});
+    return kExitOk;
+  }
+  Table table({"store:", HumanSize(space.store_bytes) + " (" + std::to_string(space.store_bytes) + " bytes)"});
+  table.Add({"files:", std::to_string(space.files)});
+  table.Add({"damaged:", space.damaged == 0 ? std::string("0")
+                                            : std::to_string(space.damaged) +
+                                                  " (never served; costore verify names them, storing the right "
+                                                  "bytes again repairs them)"});
+  table.Add({"pinned:", std::to_string(space.pinned) + (space.pinned > 0 ? " (gc never deletes them)" : "")});
+  table.Add({"free:", HumanSize(space.free_bytes) + " on the store's file system"});
+  table.Add({"floor:", HumanSize(space.floor_bytes) +
+                           (settings.min_free_space == 0
+                                ? " always left free (automatic: 5% of the file system or 2 GiB, whichever is smaller)"
+                                : " always left free")});
+  std::string quota_words = "none";
+  if (space.quota_bytes > 0) {
+    quota_words = HumanSize(space.quota_bytes);
+    quota_words += space.store_bytes < space.quota_bytes
+                       ? " (" + HumanSize(space.quota_bytes - space.store_bytes) + " left)"
+                       : " (reached)";
+  }
+  table.Add({"quota:", quota_words});
+  table.Add({"auto-collect:", settings.auto_collect
+                                  ? "on (past the quota or the floor, the least recently used unpinned public files "
+                                    "make room)"
+                                  : "off (a store past the quota or the floor is refused)"});
+  table.Add({"scrub:", settings.scrub_interval_days == 0
+                           ? std::string("off")
+                           : "every " + Count(settings.scrub_interval_days, "day", "days") + ", at idle priority"});
+  table.Add({"last scrub:", space.last_scrub_usec > 0 ? HumanTime(space.last_scrub_usec) : std::string("never")});
+  std::cout << table.Render();
   return kExitOk;
 }
 

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <costore/costore.hpp>
 
@@ -38,6 +39,26 @@ struct ConsentArgs {
   bool json = false;
 };
 
+struct VerifyArgs {
+  std::vector<std::string> digests;  // none: every entry
+  bool json = false;
+};
+
+struct GcArgs {
+  std::optional<std::string> to;  // a SIZE (ParseSize)
+  std::optional<uint32_t> older_than_days;
+  bool dry_run = false;
+  bool json = false;
+};
+
+struct SpaceArgs {
+  std::optional<std::string> min_free;      // a SIZE or "auto"
+  std::optional<std::string> quota;         // a SIZE or "none"
+  std::optional<std::string> auto_collect;  // "on" or "off"
+  std::optional<uint32_t> scrub_interval_days;
+  bool json = false;
+};
+
 int Put(const client::Client& client, const PutArgs& args);
 int Get(const client::Client& client, const GetArgs& args);
 // Every entry, or (digest not empty) the entries of one digest.
@@ -56,5 +77,13 @@ int Consent(const client::Client& client, const ConsentArgs& args);
 int Doctor(const client::Client& client, bool json);
 // Re-wraps every private file's data key under a new master key.
 int Rekey(const client::Client& client, bool json);
+// Hashes every entry (or those of the digests); kExitDamaged when one is
+// damaged, else kExitNotFound when a digest is not stored.
+int Verify(const client::Client& client, const VerifyArgs& args);
+// Deletes unpinned public files, least recently used first, as `args` says.
+int Gc(const client::Client& client, const GcArgs& args);
+int Pin(const client::Client& client, const std::string& digest, bool pinned);
+// Sets what `args` names, then shows the store's size, room and settings.
+int Space(const client::Client& client, const SpaceArgs& args);
 
 }  // namespace costore::cli

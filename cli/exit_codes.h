@@ -19,6 +19,7 @@ enum ExitCode : int {
   kExitUnreachable = 9,       // no session bus, or costored not on it
   kExitOther = 10,            // anything else (local I/O errors included)
   kExitAgentBusy = 11,        // costore agent: another consent agent is registered
+  kExitDamaged = 12,          // costore verify: a stored file is damaged
 };
 
 // The --help footer and README list these.
@@ -26,7 +27,7 @@ inline constexpr const char* kExitCodesHelp =
     "Exit status:\n"
     "  0  success\n"
     "  1  usage error\n"
-    "  2  not found (or not readable by this principal)\n"
+    "  2  not found (or not readable by this principal; verify: a digest is not stored)\n"
     "  3  permission denied\n"
     "  4  digest or size mismatch\n"
     "  5  invalid argument (digest, origin, app, name)\n"
@@ -35,7 +36,8 @@ inline constexpr const char* kExitCodesHelp =
     "  8  busy or cancelled: try again\n"
     "  9  costored unreachable (no session bus, or daemon not running)\n"
     "  10 other failure (local I/O error, ...)\n"
-    "  11 another consent agent is already registered (agent)";
+    "  11 another consent agent is already registered (agent)\n"
+    "  12 a stored file is damaged: its bytes on disk are not the stored bytes (verify)";
 
 inline ExitCode ExitCodeFor(client::ErrorCode code) {
   switch (code) {

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <utility>
 
 namespace costore::cli {
 
@@ -17,6 +18,74 @@ std::string HumanSize(uint64_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, value < 10 ? "%.1f %s" : "%.0f %s", value, kUnits[unit]);
   return text;
+}
+
+std::optional<uint64_t> ParseSize(std::string_view text, std::string* why) {
+  auto fail = [&](std::string reason) -> std::optional<uint64_t> {
+    *why = std::move(reason);
+    return std::nullopt;
+  };
+  const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  if (text.empty()) return fail("no size given");
+  if (text.front() == '-') return fail("a size cannot be negative");
+  size_t i = 0;
+  while (i < text.size() && is_digit(text[i])) ++i;
+  const std::string_view whole = text.substr(0, i);
+  std::string_view fraction;
+  if (i < text.size() && text[i] == '.') {
+    size_t start = ++i;
+    while (i < text.size() && is_digit(text[i])) ++i;
+    fraction = text.substr(start, i - start);
+    if (fraction.empty()) return fail("a digit must follow the decimal point");
+  }
+  if (whole.empty() && fraction.empty()) return fail("a size starts with a number");
+  std::string_view unit = text.substr(i);
+  if (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+
+  std::string lower;
+  for (char c : unit) lower += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  static constexpr std::string_view kPrefixes = "kmgtp";
+  uint64_t multiplier = 1, base = 1;
+  size_t factors = 0;
+  if (!(lower.empty() || lower == "b")) {
+    size_t power = kPrefixes.find(lower[0]);
+    std::string_view rest = std::string_view(lower).substr(1);
+    if (power == std::string_view::npos || !(rest.empty() || rest == "b" || rest == "ib"))
+      return fail("unknown unit \"" + std::string(unit) + "\" (use B, K, M, G, T, P, KiB..PiB or KB..PB)");
+    base = rest == "b" ? 1000 : 1024;
+    factors = power + 1;
+    for (size_t k = 0; k < factors; ++k) multiplier *= base;
+  }
+  if (multiplier == 1 && !fraction.empty()) return fail("a number of bytes has no fraction");
+
+  constexpr uint64_t kMax = UINT64_MAX;
+  uint64_t value = 0;
+  for (char c : whole) {
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (value > (kMax - digit) / 10) return fail("too large");
+    value = value * 10 + digit;
+  }
+  if (value > kMax / multiplier) return fail("too large");
+  value *= multiplier;
+  // The fraction's bytes, floor(multiplier * digits / 10^n), multiplying by
+  // the base one factor at a time as quotient and remainder (no overflow
+  // with at most 16 digits; further ones are worth less than a byte).
+  if (fraction.size() > 16) fraction = fraction.substr(0, 16);
+  uint64_t quotient = 0, remainder = 0, denominator = 1;
+  for (char c : fraction) {
+    remainder = remainder * 10 + static_cast<uint64_t>(c - '0');
+    denominator *= 10;
+  }
+  for (size_t k = 0; k < factors; ++k) {
+    const uint64_t scaled = remainder * base;
+    quotient = quotient * base + scaled / denominator;
+    remainder = scaled % denominator;
+  }
+  if (quotient > kMax - value) return fail("too large");
+  value += quotient;
+  return value;
 }
 
 std::string HumanTime(int64_t usec) {
@@ -161,10 +230,14 @@ std::string Table::Render() const {
   }
   std::string out;
   for (const auto& row : rows_) {
+    std::string line;
     for (size_t i = 0; i < row.size(); ++i) {
-      out += row[i];
-      if (i + 1 < row.size()) out.append(widths[i] - Width(row[i]) + 2, ' ');
+      line += row[i];
+      if (i + 1 < row.size()) line.append(widths[i] - Width(row[i]) + 2, ' ');
     }
+    // Empty last cells leave no padding behind.
+    line.erase(line.find_last_not_of(' ') + 1);
+    out += line;
     out += '\n';
   }
   return out;

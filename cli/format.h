@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +11,14 @@ namespace costore::cli {
 
 // "0 B", "512 B", "2.2 MiB", "1.5 GiB".
 std::string HumanSize(uint64_t bytes);
+
+// Bytes for a size typed by a person: plain bytes ("1048576"), or a number,
+// with or without a fraction, and a unit: K, M, G, T, P or KiB, MiB, GiB,
+// TiB, PiB (powers of 1024), KB, MB, GB, TB, PB (powers of 1000), or B; any
+// case, a space allowed before the unit. A fraction of a byte is rounded
+// down ("1.5K" is 1536, "0.1K" 102). Otherwise nullopt, and *why says what
+// is wrong.
+std::optional<uint64_t> ParseSize(std::string_view text, std::string* why);
 
 // Local time "2024-05-01 12:03:04" for microseconds since the epoch; "-"
 // for 0 (never).

@@ -115,6 +115,48 @@ int Run(int argc, char** argv) {
       "rekey", "Re-wrap every private file's key under a new master key in the keyring (finishes an interrupted one)");
   rekey_cmd->add_flag("--json", json, "print JSON");
 
+  VerifyArgs verify;
+  auto* verify_cmd = app.add_subcommand(
+      "verify", "Read and hash every stored file (or those of DIGEST...); exit 12 if one is damaged, 2 if one is "
+                "not stored");
+  verify_cmd->add_option("DIGEST", verify.digests, kDigestHelp);
+  verify_cmd->add_flag("--json", verify.json, "print JSON");
+
+  GcArgs gc;
+  auto* gc_cmd = app.add_subcommand(
+      "gc", "Delete unpinned public files, least recently used first, to shrink the store");
+  gc_cmd->add_option("--to", gc.to, "delete until the store holds at most SIZE (500M, 2G, 1.5GiB or bytes)")
+      ->type_name("SIZE");
+  gc_cmd->add_option("--older-than", gc.older_than_days, "delete files nobody stored or read for DAYS days")
+      ->type_name("DAYS");
+  gc_cmd->add_flag("--dry-run", gc.dry_run, "show what would be deleted; delete nothing");
+  gc_cmd->add_flag("--json", gc.json, "print JSON");
+
+  auto* pin_cmd = app.add_subcommand("pin", "Pin a file: gc and automatic eviction never delete it");
+  pin_cmd->add_option("DIGEST", digest, kDigestHelp)->required();
+  auto* unpin_cmd = app.add_subcommand("unpin", "Unpin a file: gc may delete it again");
+  unpin_cmd->add_option("DIGEST", digest, kDigestHelp)->required();
+
+  SpaceArgs space;
+  auto* space_cmd = app.add_subcommand(
+      "space", "Show the store's size, free space, floor, quota and scrub; with options, change them first");
+  space_cmd
+      ->add_option("--min-free", space.min_free,
+                   "the free space the store always leaves on its file system: a SIZE, or auto (5% of the file "
+                   "system or 2 GiB, whichever is smaller)")
+      ->type_name("SIZE|auto");
+  space_cmd->add_option("--quota", space.quota, "the most the store may hold: a SIZE, or none")
+      ->type_name("SIZE|none");
+  space_cmd
+      ->add_option("--auto-collect", space.auto_collect,
+                   "on: past the quota or the floor, delete the least recently used unpinned public files to make "
+                   "room; off: refuse the store")
+      ->check(CLI::IsMember({"on", "off"}));
+  space_cmd->add_option("--scrub-interval", space.scrub_interval_days,
+                        "days between background verifications of every file (0: off)")
+      ->type_name("DAYS");
+  space_cmd->add_flag("--json", space.json, "print JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& success) {
@@ -140,6 +182,11 @@ int Run(int argc, char** argv) {
     if (*consent_cmd) return Consent(client, consent);
     if (*doctor_cmd) return Doctor(client, json);
     if (*rekey_cmd) return Rekey(client, json);
+    if (*verify_cmd) return Verify(client, verify);
+    if (*gc_cmd) return Gc(client, gc);
+    if (*pin_cmd) return Pin(client, digest, true);
+    if (*unpin_cmd) return Pin(client, digest, false);
+    if (*space_cmd) return Space(client, space);
   } catch (const Failure& failure) {
     std::cerr << "costore: " << failure.message << '\n';
     return failure.code;

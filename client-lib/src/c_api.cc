@@ -41,6 +41,10 @@ struct costore_store_options {
   void* progress_data = nullptr;
 };
 
+struct costore_collect_options {
+  costore::client::CollectOptions options;
+};
+
 // The file records as this library allocates them: the public struct first
 // (its layout is ABI and never changes), then what later versions added,
 // reached through accessor functions. The header promises that records are
@@ -59,10 +63,23 @@ struct FileEntryRecord {
   char* cipher;
   char* owner_app;
   char* owner_origin;
+  char* state;
+  char* problem;
+  int64_t last_verified_usec;
+  bool pinned;
+};
+
+struct SettingsRecord {
+  costore_settings pub;
+  uint64_t min_free_space;
+  uint64_t quota;
+  bool auto_collect;
+  uint32_t scrub_interval_days;
 };
 
 static_assert(std::is_standard_layout_v<FileInfoRecord> && offsetof(FileInfoRecord, pub) == 0);
 static_assert(std::is_standard_layout_v<FileEntryRecord> && offsetof(FileEntryRecord, pub) == 0);
+static_assert(std::is_standard_layout_v<SettingsRecord> && offsetof(SettingsRecord, pub) == 0);
 
 // Thrown by the C read callback adapter when the callback asks to stop.
 struct StreamAbandoned {};
@@ -160,10 +177,14 @@ costore_file_entry* NewFileEntry(const costore::client::FileEntry& entry) {
     record->cipher = CopyString(entry.cipher);
     record->owner_app = CopyString(entry.owner_app);
     record->owner_origin = CopyString(entry.owner_origin);
+    record->state = CopyString(entry.state);
+    record->problem = CopyString(entry.problem);
   } catch (...) {
     costore_file_entry_free(&record->pub);
     throw;
   }
+  record->last_verified_usec = entry.last_verified_usec;
+  record->pinned = entry.pinned;
   record->pub.size = entry.size;
   record->pub.is_private = entry.is_private;
   record->pub.first_stored_usec = entry.first_stored_usec;
@@ -179,7 +200,40 @@ const FileEntryRecord* RecordOf(const costore_file_entry* entry) {
   return reinterpret_cast<const FileEntryRecord*>(entry);
 }
 
+const SettingsRecord* RecordOf(const costore_settings* settings) {
+  return reinterpret_cast<const SettingsRecord*>(settings);
+}
+
 const char* OrEmptyString(const char* text) { return text ? text : ""; }
+
+void FreeString(char* text) { std::free(text); }
+
+void FreeVerifyResult(costore_verify_result* result) {
+  if (!result) return;
+  std::free(result->digest);
+  std::free(result->owner_app);
+  std::free(result->owner_origin);
+  std::free(result->state);
+  std::free(result->problem);
+  std::free(result);
+}
+
+costore_verify_result* NewVerifyResult(const costore::client::VerifyResult& result) {
+  auto* record = AllocateRecord<costore_verify_result>();
+  try {
+    record->digest = CopyString(result.digest);
+    record->owner_app = CopyString(result.owner_app);
+    record->owner_origin = CopyString(result.owner_origin);
+    record->state = CopyString(result.state);
+    record->problem = CopyString(result.problem);
+  } catch (...) {
+    FreeVerifyResult(record);
+    throw;
+  }
+  record->is_private = result.is_private;
+  record->size = result.size;
+  return record;
+}
 
 void FreeGrant(costore_grant* grant) {
   if (!grant) return;
@@ -529,16 +583,20 @@ costore_error costore_client_get_settings(costore_client* client, costore_settin
   return Guard(client, [&] {
     Require(settings, "settings");
     costore::client::Settings got = Connected(client).GetSettings();
-    auto* record = AllocateRecord<costore_settings>();
+    auto* record = AllocateRecord<SettingsRecord>();
     try {
-      record->consent_policy = CopyString(got.consent_policy);
+      record->pub.consent_policy = CopyString(got.consent_policy);
     } catch (...) {
-      costore_settings_free(record);
+      costore_settings_free(&record->pub);
       throw;
     }
-    record->consent_timeout_s = got.consent_timeout_s;
-    record->prompts_per_hour = got.prompts_per_hour;
-    *settings = record;
+    record->pub.consent_timeout_s = got.consent_timeout_s;
+    record->pub.prompts_per_hour = got.prompts_per_hour;
+    record->min_free_space = got.min_free_space;
+    record->quota = got.quota;
+    record->auto_collect = got.auto_collect;
+    record->scrub_interval_days = got.scrub_interval_days;
+    *settings = &record->pub;
   });
 }
 
@@ -554,6 +612,137 @@ costore_error costore_client_set_setting_uint32(costore_client* client, const ch
   return Guard(client, [&] {
     Require(key, "key");
     Connected(client).SetSetting(key, value);
+  });
+}
+
+costore_error costore_client_set_setting_uint64(costore_client* client, const char* key, uint64_t value) {
+  return Guard(client, [&] {
+    Require(key, "key");
+    Connected(client).SetSettingUint64(key, value);
+  });
+}
+
+costore_error costore_client_set_setting_bool(costore_client* client, const char* key, bool value) {
+  return Guard(client, [&] {
+    Require(key, "key");
+    Connected(client).SetSettingBool(key, value);
+  });
+}
+
+uint64_t costore_settings_get_min_free_space(const costore_settings* settings) {
+  return settings ? RecordOf(settings)->min_free_space : 0;
+}
+
+uint64_t costore_settings_get_quota(const costore_settings* settings) {
+  return settings ? RecordOf(settings)->quota : 0;
+}
+
+bool costore_settings_get_auto_collect(const costore_settings* settings) {
+  return settings && RecordOf(settings)->auto_collect;
+}
+
+uint32_t costore_settings_get_scrub_interval_days(const costore_settings* settings) {
+  return settings ? RecordOf(settings)->scrub_interval_days : 0;
+}
+
+const char* costore_file_entry_get_state(const costore_file_entry* entry) {
+  return entry ? OrEmptyString(RecordOf(entry)->state) : "";
+}
+
+const char* costore_file_entry_get_problem(const costore_file_entry* entry) {
+  return entry ? OrEmptyString(RecordOf(entry)->problem) : "";
+}
+
+int64_t costore_file_entry_get_last_verified_usec(const costore_file_entry* entry) {
+  return entry ? RecordOf(entry)->last_verified_usec : 0;
+}
+
+bool costore_file_entry_is_pinned(const costore_file_entry* entry) { return entry && RecordOf(entry)->pinned; }
+
+costore_error costore_client_verify(costore_client* client, const char* const* digests, size_t n_digests,
+                                    costore_verify_result*** results, size_t* count) {
+  if (results) *results = nullptr;
+  if (count) *count = 0;
+  return Guard(client, [&] {
+    Require(results, "results");
+    if (n_digests > 0) Require(digests, "digests");
+    std::vector<std::string> wanted;
+    wanted.reserve(n_digests);
+    for (size_t i = 0; i < n_digests; ++i) {
+      if (!digests[i]) throw Error(ErrorCode::kInvalidArgument, "digests[" + std::to_string(i) + "]: must not be NULL");
+      wanted.emplace_back(digests[i]);
+    }
+    auto list = Connected(client).Verify(wanted);
+    *results = NewArray<costore_verify_result>(list, NewVerifyResult, FreeVerifyResult);
+    if (count) *count = list.size();
+  });
+}
+
+costore_error costore_client_set_pinned(costore_client* client, const char* digest, bool pinned) {
+  return Guard(client, [&] {
+    Require(digest, "digest");
+    Connected(client).SetPinned(digest, pinned);
+  });
+}
+
+costore_collect_options* costore_collect_options_new(void) { return new (std::nothrow) costore_collect_options(); }
+
+void costore_collect_options_free(costore_collect_options* options) { delete options; }
+
+costore_error costore_collect_options_set_target_size(costore_collect_options* options, uint64_t bytes) {
+  if (!options) return COSTORE_ERROR_INVALID_ARGUMENT;
+  options->options.target_size = bytes;
+  return COSTORE_OK;
+}
+
+costore_error costore_collect_options_set_unused_for(costore_collect_options* options, uint64_t seconds) {
+  if (!options) return COSTORE_ERROR_INVALID_ARGUMENT;
+  options->options.unused_for_seconds = seconds;
+  return COSTORE_OK;
+}
+
+costore_error costore_collect_options_set_dry_run(costore_collect_options* options, bool dry_run) {
+  if (!options) return COSTORE_ERROR_INVALID_ARGUMENT;
+  options->options.dry_run = dry_run;
+  return COSTORE_OK;
+}
+
+costore_error costore_client_collect(costore_client* client, const costore_collect_options* options,
+                                     costore_collect_result** result) {
+  if (result) *result = nullptr;
+  return Guard(client, [&] {
+    Require(options, "options");
+    costore::client::CollectResult done = Connected(client).Collect(options->options);
+    if (!result) return;
+    auto* record = AllocateRecord<costore_collect_result>();
+    try {
+      record->digests = NewArray<char>(done.digests, CopyString, FreeString);
+    } catch (...) {
+      costore_collect_result_free(record);
+      throw;
+    }
+    record->files_deleted = done.files_deleted;
+    record->bytes_freed = done.bytes_freed;
+    record->store_bytes = done.store_bytes;
+    *result = record;
+  });
+}
+
+costore_error costore_client_space(costore_client* client, costore_space** space) {
+  if (space) *space = nullptr;
+  return Guard(client, [&] {
+    Require(space, "space");
+    costore::client::Space got = Connected(client).GetSpace();
+    auto* record = AllocateRecord<costore_space>();
+    record->store_bytes = got.store_bytes;
+    record->files = got.files;
+    record->damaged = got.damaged;
+    record->pinned = got.pinned;
+    record->free_bytes = got.free_bytes;
+    record->floor_bytes = got.floor_bytes;
+    record->quota_bytes = got.quota_bytes;
+    record->last_scrub_usec = got.last_scrub_usec;
+    *space = record;
   });
 }
 
@@ -607,9 +796,20 @@ void costore_keyring_status_free(costore_keyring_status* status) {
 
 void costore_settings_free(costore_settings* settings) {
   if (!settings) return;
-  std::free(settings->consent_policy);
-  std::free(settings);
+  auto* record = reinterpret_cast<SettingsRecord*>(settings);
+  std::free(record->pub.consent_policy);
+  std::free(record);
 }
+
+void costore_verify_result_array_free(costore_verify_result** results) { FreeArray(results, FreeVerifyResult); }
+
+void costore_collect_result_free(costore_collect_result* result) {
+  if (!result) return;
+  FreeArray(result->digests, FreeString);
+  std::free(result);
+}
+
+void costore_space_free(costore_space* space) { std::free(space); }
 
 void costore_file_info_free(costore_file_info* info) {
   if (!info) return;
@@ -628,6 +828,8 @@ void costore_file_entry_free(costore_file_entry* entry) {
   std::free(record->cipher);
   std::free(record->owner_app);
   std::free(record->owner_origin);
+  std::free(record->state);
+  std::free(record->problem);
   std::free(record);
 }
 

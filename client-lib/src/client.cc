@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <future>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <string>
@@ -39,10 +41,12 @@ using VariantMap = std::map<std::string, sdbus::Variant>;
 // idle for 120 s. Open may wait for the user's answer in a consent dialog
 // (up to 60 s), or for the keyring's unlock prompt and the decryption of a
 // private file. Rekey may wait for the unlock prompt, then re-wraps every
-// private file's data key.
+// private file's data key. Verify reads and hashes every byte of the files
+// it checks, at idle I/O priority: hours for a large store on a busy disk.
 constexpr uint64_t kStoreTimeoutUsec = UINT64_MAX;  // sd-bus: infinity
 constexpr uint64_t kOpenTimeoutUsec = std::chrono::microseconds(10min).count();
 constexpr uint64_t kRekeyTimeoutUsec = std::chrono::microseconds(10min).count();
+constexpr uint64_t kVerifyTimeoutUsec = std::chrono::microseconds(24h).count();
 constexpr uint64_t kManagerTimeoutUsec = std::chrono::microseconds(25s).count();  // the D-Bus default
 
 constexpr size_t kMaxIdleConnections = 4;
@@ -161,6 +165,22 @@ FileInfo ToFileInfo(const VariantMap& map) {
   return info;
 }
 
+// Reads "state" and "problem" as the library reports them: a state of
+// `known` as is; any other is "damaged" (the contract says so), naming what
+// the daemon called it when it gave no problem of its own. No "state" at
+// all is `missing`: "ok" for List and Stat entries of a daemon older than
+// states (it checks none).
+void ReadState(const VariantMap& map, std::initializer_list<std::string_view> known, std::string_view missing,
+               std::string* state, std::string* problem) {
+  *problem = Field<std::string>(map, "problem");
+  *state = map.count("state") ? Field<std::string>(map, "state") : std::string(missing);
+  if (std::find(known.begin(), known.end(), *state) != known.end()) return;
+  if (problem->empty())
+    *problem = state->empty() ? std::string("the daemon reports no state")
+                              : "the daemon reports the state " + internal::Quote(*state);
+  *state = std::string(kStateDamaged);
+}
+
 FileEntry ToFileEntry(const VariantMap& map) {
   FileEntry entry;
   entry.digest = Field<std::string>(map, "digest");
@@ -175,7 +195,22 @@ FileEntry ToFileEntry(const VariantMap& map) {
   entry.owner_app = Field<std::string>(map, "owner-app");
   entry.owner_origin = Field<std::string>(map, "owner-origin");
   entry.entries = Field<uint32_t>(map, "entries");
+  ReadState(map, {kStateOk, kStateDamaged}, kStateOk, &entry.state, &entry.problem);
+  entry.last_verified_usec = Field<int64_t>(map, "last-verified");
+  entry.pinned = Field<bool>(map, "pinned");
   return entry;
+}
+
+VerifyResult ToVerifyResult(const VariantMap& map) {
+  VerifyResult result;
+  result.digest = Field<std::string>(map, "digest");
+  result.is_private = Field<bool>(map, "private");
+  result.owner_app = Field<std::string>(map, "owner-app");
+  result.owner_origin = Field<std::string>(map, "owner-origin");
+  // A result without a state was not found right: damaged.
+  ReadState(map, {kStateOk, kStateDamaged, kStateAbsent}, "", &result.state, &result.problem);
+  result.size = Field<uint64_t>(map, "size");
+  return result;
 }
 
 GrantEntry ToGrantEntry(const VariantMap& map) {
@@ -509,6 +544,10 @@ Settings Client::GetSettings() const {
     settings.consent_policy = Field<std::string>(map, "consent-policy");
     settings.consent_timeout_s = Field<uint32_t>(map, "consent-timeout");
     settings.prompts_per_hour = Field<uint32_t>(map, "prompts-per-hour");
+    settings.min_free_space = Field<uint64_t>(map, "min-free-space");
+    settings.quota = Field<uint64_t>(map, "quota");
+    settings.auto_collect = Field<bool>(map, "auto-collect");
+    settings.scrub_interval_days = Field<uint32_t>(map, "scrub-interval");
     return settings;
   });
 }
@@ -519,6 +558,16 @@ void Client::SetSetting(std::string_view key, std::string_view value) const {
 }
 
 void Client::SetSetting(std::string_view key, uint32_t value) const {
+  sdbus::Variant variant{value};
+  impl_->CallManager([&](ManagerProxy& proxy) { proxy.SetSetting(std::string(key), variant); });
+}
+
+void Client::SetSettingUint64(std::string_view key, uint64_t value) const {
+  sdbus::Variant variant{value};
+  impl_->CallManager([&](ManagerProxy& proxy) { proxy.SetSetting(std::string(key), variant); });
+}
+
+void Client::SetSettingBool(std::string_view key, bool value) const {
   sdbus::Variant variant{value};
   impl_->CallManager([&](ManagerProxy& proxy) { proxy.SetSetting(std::string(key), variant); });
 }
@@ -548,6 +597,59 @@ KeyringStatus Client::GetKeyringStatus() const {
     status.cipher = Field<std::string>(map, "cipher");
     status.chunk_size = Field<uint32_t>(map, "chunk-size");
     return status;
+  });
+}
+
+std::vector<VerifyResult> Client::Verify(const std::vector<std::string>& digests) const {
+  VariantMap options;
+  if (!digests.empty()) {
+    std::vector<std::string> normalized;
+    normalized.reserve(digests.size());
+    for (const auto& digest : digests) normalized.push_back(NormalizeDigest(digest));
+    options["digests"] = sdbus::Variant(normalized);
+  }
+  return impl_->connections.Run(kVerifyTimeoutUsec, [&](sdbus::IConnection& connection) {
+    ManagerProxy proxy(connection);
+    std::vector<VerifyResult> results;
+    for (const auto& map : proxy.Verify(options)) results.push_back(ToVerifyResult(map));
+    return results;
+  });
+}
+
+void Client::SetPinned(std::string_view digest, bool pinned) const {
+  std::string normalized = NormalizeDigest(digest);
+  impl_->CallManager([&](ManagerProxy& proxy) { proxy.SetPinned(normalized, pinned); });
+}
+
+CollectResult Client::Collect(const CollectOptions& options) const {
+  VariantMap collect_options;
+  if (options.target_size) collect_options["target-size"] = sdbus::Variant(*options.target_size);
+  if (options.unused_for_seconds) collect_options["unused-for"] = sdbus::Variant(*options.unused_for_seconds);
+  if (options.dry_run) collect_options["dry-run"] = sdbus::Variant(true);
+  return impl_->CallManager([&](ManagerProxy& proxy) {
+    VariantMap map = proxy.Collect(collect_options);
+    CollectResult result;
+    result.files_deleted = Field<uint32_t>(map, "files-deleted");
+    result.bytes_freed = Field<uint64_t>(map, "bytes-freed");
+    result.digests = Field<std::vector<std::string>>(map, "digests");
+    result.store_bytes = Field<uint64_t>(map, "store-bytes");
+    return result;
+  });
+}
+
+Space Client::GetSpace() const {
+  return impl_->CallManager([&](ManagerProxy& proxy) {
+    VariantMap map = proxy.Space();
+    Space space;
+    space.store_bytes = Field<uint64_t>(map, "store-bytes");
+    space.files = Field<uint32_t>(map, "files");
+    space.damaged = Field<uint32_t>(map, "damaged");
+    space.pinned = Field<uint32_t>(map, "pinned");
+    space.free_bytes = Field<uint64_t>(map, "free-bytes");
+    space.floor_bytes = Field<uint64_t>(map, "floor-bytes");
+    space.quota_bytes = Field<uint64_t>(map, "quota-bytes");
+    space.last_scrub_usec = Field<int64_t>(map, "last-scrub");
+    return space;
   });
 }
 

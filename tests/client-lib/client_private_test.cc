@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/keyring_harness.h"
@@ -191,6 +192,43 @@ TEST_F(ClientPrivateTest, WithoutTheKeyringPrivateCallsAreKeyringUnavailable) {
   // Public files go on.
   client_->StorePath(harness_.scratch("other.bin"), DigestOf(other));
   EXPECT_TRUE(ReadAll(client_->Open(DigestOf(other)).fd.get()) == other);
+}
+
+// Verify and Collect with private entries: Verify names the owner of each
+// private entry; Collect never deletes one, not even with --to 0, and
+// pinning a digest pins its private entries too.
+TEST_F(ClientPrivateTest, VerifyReportsPrivateEntriesAndCollectNeverDeletesThem) {
+  const std::string data = RandomBytes(80000, 27);
+  const std::string digest = DigestOf(data);
+  const std::string path = WriteScratch(harness_, "both.bin", data);
+  client_->StorePath(path, digest, {.origin = kSite, .is_private = true});
+  client_->StorePath(path, digest, {.origin = kOtherSite});  // a public entry beside it
+
+  std::vector<client::VerifyResult> results = client_->Verify({digest});
+  ASSERT_EQ(results.size(), 2u);  // as List orders them: the public entry first
+  EXPECT_FALSE(results[0].is_private);
+  EXPECT_EQ(results[0].state, client::kStateOk);
+  EXPECT_TRUE(results[1].is_private);
+  EXPECT_EQ(results[1].state, client::kStateOk) << results[1].problem;
+  EXPECT_EQ(results[1].owner_app, DaemonHarness::SelfApp());
+  EXPECT_EQ(results[1].owner_origin, kSite);
+  EXPECT_EQ(results[1].size, data.size());
+
+  client_->SetPinned(digest, true);
+  for (const client::FileEntry& entry : client_->List(digest)) EXPECT_TRUE(entry.pinned) << entry.is_private;
+  EXPECT_EQ(client_->GetSpace().pinned, 2u);
+  client_->SetPinned(digest, false);
+
+  client::CollectResult collected = client_->Collect({.target_size = 0});
+  EXPECT_EQ(collected.digests, std::vector<std::string>{digest});  // the public entry only
+  std::vector<client::FileEntry> left = client_->List(digest);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_TRUE(left[0].is_private);
+  EXPECT_GT(collected.store_bytes, 0u);  // the sealed private file
+  EXPECT_EQ(client_->GetSpace().store_bytes, collected.store_bytes);
+  EXPECT_TRUE(ReadAll(client_->Open(digest, kSite).fd.get()) == data);
+  EXPECT_EQ(client_->Collect({.unused_for_seconds = 0}).files_deleted, 0u);
+  EXPECT_EQ(client_->List(digest).size(), 1u);
 }
 
 // The C ABI's private additions, from C++ (c_api_test.c covers strict C11

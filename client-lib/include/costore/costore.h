@@ -152,16 +152,63 @@ typedef struct costore_keyring_status {
   uint32_t chunk_size;        /* plaintext bytes per sealed chunk of new files */
 } costore_keyring_status;
 
-/* The keys of costore_client_set_setting_string / _uint32. */
+/* One entry checked by costore_client_verify. */
+typedef struct costore_verify_result {
+  char *digest;
+  bool is_private;            /* a private entry */
+  char *owner_app;            /* private entries: the principal that stored it ("" for public ones) */
+  char *owner_origin;
+  char *state;                /* COSTORE_STATE_OK, _DAMAGED or _ABSENT (the digest is not stored) */
+  char *problem;              /* what was wrong, in plain words; "" when ok */
+  uint64_t size;              /* the entry's size in bytes */
+} costore_verify_result;
+
+/* What costore_client_collect deleted (or, dry run, would delete). */
+typedef struct costore_collect_result {
+  uint32_t files_deleted;
+  uint64_t bytes_freed;
+  char **digests;             /* the files deleted: a NULL-terminated array */
+  uint64_t store_bytes;       /* what the store holds afterwards */
+} costore_collect_result;
+
+/* The store's size and room (costore_client_space). */
+typedef struct costore_space {
+  uint64_t store_bytes;       /* its files as stored (sealed private files at their sealed size) */
+  uint32_t files;             /* entries, public and private */
+  uint32_t damaged;           /* entries found damaged */
+  uint32_t pinned;            /* pinned entries */
+  uint64_t free_bytes;        /* free for this user on the store's file system */
+  uint64_t floor_bytes;       /* the free space the store always leaves (COSTORE_SETTING_MIN_FREE_SPACE, resolved) */
+  uint64_t quota_bytes;       /* COSTORE_SETTING_QUOTA (0: none) */
+  int64_t last_scrub_usec;    /* when the background scrub last finished (0: never) */
+} costore_space;
+
+/* The states of an entry (costore_file_entry_get_state,
+ * costore_verify_result.state). A damaged entry's bytes on disk are not
+ * the stored bytes: it is never served (an open fails with
+ * COSTORE_ERROR_NOT_FOUND) until the right bytes are stored again. The
+ * library reports any state it does not know as COSTORE_STATE_DAMAGED. */
+#define COSTORE_STATE_OK "ok"
+#define COSTORE_STATE_DAMAGED "damaged"
+#define COSTORE_STATE_ABSENT "absent" /* costore_client_verify only */
+
+/* The keys of costore_client_set_setting_string / _uint32 / _uint64 / _bool. */
 #define COSTORE_SETTING_CONSENT_POLICY "consent-policy"     /* string: "ask" or "deny" */
 #define COSTORE_SETTING_CONSENT_TIMEOUT "consent-timeout"   /* uint32: seconds, 1-3600 */
 #define COSTORE_SETTING_PROMPTS_PER_HOUR "prompts-per-hour" /* uint32: 0-3600 */
+#define COSTORE_SETTING_MIN_FREE_SPACE "min-free-space"     /* uint64: bytes, 0 = automatic */
+#define COSTORE_SETTING_QUOTA "quota"                       /* uint64: bytes, 0 = none */
+#define COSTORE_SETTING_AUTO_COLLECT "auto-collect"         /* bool */
+#define COSTORE_SETTING_SCRUB_INTERVAL "scrub-interval"     /* uint32: days, 0 = off */
 
 /* The handle on the daemon. */
 typedef struct costore_client costore_client;
 
 /* Options of a store (origin, name, expected size, progress). */
 typedef struct costore_store_options costore_store_options;
+
+/* Options of costore_client_collect (target size, unused for, dry run). */
+typedef struct costore_collect_options costore_collect_options;
 
 /*
  * costore_progress_fn: called during a store, about ten times a second and
@@ -427,6 +474,92 @@ COSTORE_EXPORT costore_error costore_client_rekey(costore_client *client, costor
 COSTORE_EXPORT costore_error costore_client_keyring_status(costore_client *client,
                                                            costore_keyring_status **status);
 
+/* ---- Manager1: verifying, pinning, collecting, space ---------------- */
+
+/* An entry's state: COSTORE_STATE_OK or COSTORE_STATE_DAMAGED (treat
+ * anything but "ok" as damaged); for a damaged one, what was found, in plain
+ * words ("" when ok). The strings belong to @entry. @entry NULL: "". */
+COSTORE_EXPORT const char *costore_file_entry_get_state(const costore_file_entry *entry);
+COSTORE_EXPORT const char *costore_file_entry_get_problem(const costore_file_entry *entry);
+/* When its bytes were last hashed and found right (0: never, or @entry NULL). */
+COSTORE_EXPORT int64_t costore_file_entry_get_last_verified_usec(const costore_file_entry *entry);
+/* Whether it is pinned: collecting never deletes it. @entry NULL: false. */
+COSTORE_EXPORT bool costore_file_entry_is_pinned(const costore_file_entry *entry);
+
+/* The settings of the store's room, beside the consent settings of
+ * @settings (see costore_settings_get_* and COSTORE_SETTING_*): the free
+ * space it always leaves (0: automatic, 5% of the file system or 2 GiB,
+ * whichever is smaller), its quota (0: none), whether it evicts unpinned
+ * public files to make room, and the days between background scrubs (0:
+ * off). @settings NULL: 0, false. */
+COSTORE_EXPORT uint64_t costore_settings_get_min_free_space(const costore_settings *settings);
+COSTORE_EXPORT uint64_t costore_settings_get_quota(const costore_settings *settings);
+COSTORE_EXPORT bool costore_settings_get_auto_collect(const costore_settings *settings);
+COSTORE_EXPORT uint32_t costore_settings_get_scrub_interval_days(const costore_settings *settings);
+
+/* Change a setting that takes a uint64 (COSTORE_SETTING_MIN_FREE_SPACE,
+ * COSTORE_SETTING_QUOTA) or a bool (COSTORE_SETTING_AUTO_COLLECT); as
+ * costore_client_set_setting_uint32 otherwise. */
+COSTORE_EXPORT costore_error costore_client_set_setting_uint64(costore_client *client, const char *key,
+                                                               uint64_t value);
+COSTORE_EXPORT costore_error costore_client_set_setting_bool(costore_client *client, const char *key,
+                                                             bool value);
+
+/*
+ * costore_client_verify: reads and hashes every byte of every entry, or
+ * (@n_digests > 0) of the entries of the @n_digests digests at @digests,
+ * ordered as costore_client_list orders them; a digest that is not stored
+ * is reported with state COSTORE_STATE_ABSENT. Entries whose bytes do not
+ * match are quarantined and marked damaged; storing the right bytes again
+ * repairs them. Takes as long as reading the files takes (the daemon reads
+ * at idle I/O priority); COSTORE_ERROR_BUSY while another verify runs.
+ * NULL-terminated array in *@results, freed with
+ * costore_verify_result_array_free; @count may be NULL.
+ */
+COSTORE_EXPORT costore_error costore_client_verify(costore_client *client, const char *const *digests,
+                                                   size_t n_digests, costore_verify_result ***results,
+                                                   size_t *count);
+
+/* Pins (@pinned true) or unpins every entry of @digest: collecting and
+ * automatic eviction never delete a pinned file (costore_client_delete and
+ * costore_client_forget_origin still do). COSTORE_ERROR_NOT_FOUND if it is
+ * not stored. */
+COSTORE_EXPORT costore_error costore_client_set_pinned(costore_client *client, const char *digest,
+                                                       bool pinned);
+
+/* New collect options, with neither limit set and no dry run. NULL only
+ * when out of memory. */
+COSTORE_EXPORT costore_collect_options *costore_collect_options_new(void);
+
+/* Frees @options (NULL is allowed). */
+COSTORE_EXPORT void costore_collect_options_free(costore_collect_options *options);
+
+/* Delete until the store holds at most @bytes. */
+COSTORE_EXPORT costore_error costore_collect_options_set_target_size(costore_collect_options *options,
+                                                                     uint64_t bytes);
+
+/* Delete files nobody stored or read for at least @seconds. */
+COSTORE_EXPORT costore_error costore_collect_options_set_unused_for(costore_collect_options *options,
+                                                                    uint64_t seconds);
+
+/* Report what would be deleted, delete nothing (default false). */
+COSTORE_EXPORT costore_error costore_collect_options_set_dry_run(costore_collect_options *options,
+                                                                 bool dry_run);
+
+/*
+ * costore_client_collect: deletes public files, least recently used
+ * (stored or read) first, while either limit of @options says so; pinned
+ * files and private entries are never collected. At least one limit must
+ * be set (COSTORE_ERROR_INVALID_ARGUMENT otherwise). If @result is not NULL
+ * it receives what was deleted; free it with costore_collect_result_free.
+ */
+COSTORE_EXPORT costore_error costore_client_collect(costore_client *client,
+                                                    const costore_collect_options *options,
+                                                    costore_collect_result **result);
+
+/* The store's size and room; free *@space with costore_space_free. */
+COSTORE_EXPORT costore_error costore_client_space(costore_client *client, costore_space **space);
+
 /* ---- freeing results (NULL is allowed everywhere) -------------------- */
 
 COSTORE_EXPORT void costore_file_info_free(costore_file_info *info);
@@ -438,6 +571,9 @@ COSTORE_EXPORT void costore_forget_result_free(costore_forget_result *result);
 COSTORE_EXPORT void costore_settings_free(costore_settings *settings);
 COSTORE_EXPORT void costore_rekey_result_free(costore_rekey_result *result);
 COSTORE_EXPORT void costore_keyring_status_free(costore_keyring_status *status);
+COSTORE_EXPORT void costore_verify_result_array_free(costore_verify_result **results);
+COSTORE_EXPORT void costore_collect_result_free(costore_collect_result *result);
+COSTORE_EXPORT void costore_space_free(costore_space *space);
 
 #ifdef __cplusplus
 }

@@ -89,6 +89,14 @@ struct FileInfo {
   std::string cipher{};
 };
 
+// The states of an entry (FileEntry::state, VerifyResult::state).
+inline constexpr std::string_view kStateOk = "ok";
+// Its bytes on disk are not the stored bytes (changed, truncated, replaced,
+// gone): never served (Open says kNotFound) until the right bytes are
+// stored again. The library reports any state it does not know as this.
+inline constexpr std::string_view kStateDamaged = "damaged";
+inline constexpr std::string_view kStateAbsent = "absent";  // Verify: the digest is not stored
+
 // One file of the store, as the manager sees it (List, Stat).
 struct FileEntry {
   std::string digest{};
@@ -106,6 +114,51 @@ struct FileEntry {
   // Stat only: how many entries (public and private) the digest has;
   // List(digest) shows each. 0 from List.
   uint32_t entries = 0;
+  std::string state{};             // kStateOk or kStateDamaged
+  std::string problem{};           // a damaged entry: what was found, in plain words; "" when ok
+  int64_t last_verified_usec = 0;  // when its bytes were last hashed and found right (0: never)
+  bool pinned = false;             // Collect and automatic eviction never delete it
+  bool damaged() const { return state != kStateOk; }
+};
+
+// One entry checked by Verify.
+struct VerifyResult {
+  std::string digest{};
+  bool is_private = false;
+  // Private entries only: the principal that stored it ("" for public ones).
+  std::string owner_app{};
+  std::string owner_origin{};
+  std::string state{};    // kStateOk, kStateDamaged or kStateAbsent (the digest is not stored)
+  std::string problem{};  // what was wrong, in plain words; "" when ok
+  uint64_t size = 0;
+};
+
+// What Collect deletes: files go when either limit given says so. At least
+// one must be given (kInvalidArgument otherwise).
+struct CollectOptions {
+  std::optional<uint64_t> target_size{};         // until the store holds at most this many bytes
+  std::optional<uint64_t> unused_for_seconds{};  // files nobody stored or read for this long
+  bool dry_run = false;                          // report what would go, delete nothing
+};
+
+// What Collect deleted (or, with dry_run, would delete).
+struct CollectResult {
+  uint32_t files_deleted = 0;
+  uint64_t bytes_freed = 0;
+  std::vector<std::string> digests{};  // the files deleted
+  uint64_t store_bytes = 0;            // what the store holds afterwards
+};
+
+// The store's room (Manager1.Space).
+struct Space {
+  uint64_t store_bytes = 0;     // its files as stored (sealed private files at their sealed size)
+  uint32_t files = 0;           // entries, public and private
+  uint32_t damaged = 0;         // entries found damaged
+  uint32_t pinned = 0;          // pinned entries
+  uint64_t free_bytes = 0;      // free for this user on the store's file system
+  uint64_t floor_bytes = 0;     // the free space the store always leaves (min_free_space, resolved)
+  uint64_t quota_bytes = 0;     // the quota (0: none)
+  int64_t last_scrub_usec = 0;  // when the background scrub last finished (0: never)
 };
 
 // A standing permission for the principal (app, origin) to open a file.
@@ -134,7 +187,7 @@ struct ForgetResult {
   uint32_t files_deleted = 0;   // files that nobody else had stored
 };
 
-// The user's consent settings (Manager1.GetSettings).
+// The user's settings (Manager1.GetSettings).
 struct Settings {
   // "ask": ask the consent agent (starting one if none is registered);
   // "deny": never ask, only grants open others' files. A later daemon may
@@ -142,6 +195,13 @@ struct Settings {
   std::string consent_policy{};
   uint32_t consent_timeout_s = 0;  // an unanswered prompt is refused after this
   uint32_t prompts_per_hour = 0;   // per principal; past it, refused unasked
+  // Bytes the store always leaves free on its file system (a store that
+  // would go below is kNoSpace); 0: automatic, 5% of the file system or
+  // 2 GiB, whichever is smaller.
+  uint64_t min_free_space = 0;
+  uint64_t quota = 0;                // the most bytes the store may hold (kQuotaExceeded); 0: none
+  bool auto_collect = false;         // make room past the quota or floor by evicting unpinned public files
+  uint32_t scrub_interval_days = 0;  // days between background verifications; 0: off
 };
 
 // What Manager1.Rekey did.
@@ -172,6 +232,10 @@ struct KeyringStatus {
 inline constexpr std::string_view kSettingConsentPolicy = "consent-policy";      // string: "ask" or "deny"
 inline constexpr std::string_view kSettingConsentTimeout = "consent-timeout";    // uint32: seconds, 1-3600
 inline constexpr std::string_view kSettingPromptsPerHour = "prompts-per-hour";   // uint32: 0-3600
+inline constexpr std::string_view kSettingMinFreeSpace = "min-free-space";       // uint64: bytes, 0 = automatic
+inline constexpr std::string_view kSettingQuota = "quota";                       // uint64: bytes, 0 = none
+inline constexpr std::string_view kSettingAutoCollect = "auto-collect";          // bool
+inline constexpr std::string_view kSettingScrubInterval = "scrub-interval";      // uint32: days, 0 = off
 
 // Called during a store about ten times a second, and once at the end with
 // done == total. `total` is kUnknownSize when not known in advance.
@@ -311,13 +375,17 @@ class COSTORE_EXPORT Client {
   // files that nobody else stored. Forgetting an origin the store does not
   // know is not an error: every count is 0.
   ForgetResult ForgetOrigin(std::string_view origin) const;
-  // The consent settings.
+  // The settings.
   Settings GetSettings() const;
   // Changes one setting; kept across daemon restarts. The daemon checks
-  // key, type and range: kInvalidArgument names what is wrong.
-  // kSettingConsentPolicy takes a string, the other two a number.
+  // key, type and range: kInvalidArgument names what is wrong. Each key
+  // takes the type its kSetting* constant names: a string
+  // (kSettingConsentPolicy), a uint32 (SetSetting), a uint64
+  // (SetSettingUint64) or a bool (SetSettingBool).
   void SetSetting(std::string_view key, std::string_view value) const;
   void SetSetting(std::string_view key, uint32_t value) const;
+  void SetSettingUint64(std::string_view key, uint64_t value) const;
+  void SetSettingBool(std::string_view key, bool value) const;
 
   // Re-wraps every private file's data key under a new master key in the
   // keyring (crash-safe; after an interruption, calling it again finishes
@@ -327,6 +395,23 @@ class COSTORE_EXPORT Client {
   RekeyResult Rekey() const;
   // The keyring's state; looks, never prompts.
   KeyringStatus GetKeyringStatus() const;
+
+  // Reads and hashes every byte of every entry, or (digests not empty) of
+  // the entries of those digests, ordered as List orders them; a digest
+  // that is not stored comes back kStateAbsent. Entries whose bytes do not
+  // match are quarantined and marked damaged; storing the right bytes
+  // repairs them. Takes as long as reading the files takes (at idle I/O
+  // priority); kBusy while another Verify runs.
+  std::vector<VerifyResult> Verify(const std::vector<std::string>& digests = {}) const;
+  // Pins (or unpins) every entry of `digest`: Collect and automatic
+  // eviction never delete a pinned file (Delete and ForgetOrigin still do).
+  // kNotFound if it is not stored.
+  void SetPinned(std::string_view digest, bool pinned) const;
+  // Deletes public files, least recently used first, as `options` says;
+  // pinned files and private entries are never collected.
+  CollectResult Collect(const CollectOptions& options) const;
+  // The store's size and room, and the space settings in force.
+  Space GetSpace() const;
 
  private:
   struct Impl;
