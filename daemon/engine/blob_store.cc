@@ -333,6 +333,20 @@ Status BlobStore::Quarantine(const std::string& path, const std::string& label, 
 Status BlobStore::EnsureDirectory(const std::string& dir, InitReport* report) {
   FileStat st;
   Status s = env_->Stat(dir, &st);
+  if (s.ok() && st.type != FileStat::Type::kDirectory && dir == quarantine_dir_) {
+    // quarantine/ itself is not a directory: it cannot hold itself. Renamed
+    // aside first; once a real quarantine/ exists, moved into it.
+    const std::string aside = root_ + "/quarantine-was-" +
+                              (st.type == FileStat::Type::kSymlink ? "a-link-" : "not-a-directory-") + RandomHex();
+    bool existed = false;
+    s = env_->RenameNoReplace(dir, aside, &existed);
+    if (s.ok()) s = env_->CreateDirs(dir, 0700);
+    std::string moved_to;
+    if (s.ok()) s = Quarantine(aside, aside.substr(root_.size() + 1), &moved_to);
+    if (!s.ok()) return s;
+    report->quarantined.push_back("quarantine (" + DescribeType(st.type) + ") -> " + moved_to);
+    return Status::OK();
+  }
   if (s.ok() && st.type != FileStat::Type::kDirectory) {
     // Never emptied through, never followed: moved aside whole.
     std::string label = dir.substr(root_.size() + 1);
@@ -358,6 +372,18 @@ Status BlobStore::Init(InitReport* report) {
     if (s.ok()) s = EnsureDirectory(dir, report);
   }
   if (!s.ok()) return s;
+
+  // What LockStore renamed aside (a link or FIFO where costored.lock goes).
+  std::vector<DirEntry> top;
+  s = env_->ListDir(root_, &top);
+  if (!s.ok()) return s;
+  for (const DirEntry& entry : top) {
+    if (!entry.name.starts_with("costored.lock-was-not-a-file-")) continue;
+    std::string moved_to;
+    s = Quarantine(root_ + "/" + entry.name, "costored.lock", &moved_to);
+    if (!s.ok()) return s;
+    report->quarantined.push_back("costored.lock (" + DescribeType(entry.type) + ") -> " + moved_to);
+  }
 
   const std::string tag = root_ + "/CACHEDIR.TAG";
   if (!env_->FileExists(tag)) {

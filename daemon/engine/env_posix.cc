@@ -330,10 +330,7 @@ class PosixEnv final : public Env {
                                       std::to_string(st.st_uid) + ", not to this user (uid " +
                                       std::to_string(::geteuid()) + ")");
     }
-    // The store holds what the user downloaded; other users have no
-    // business listing it, whatever mode an older version or the user left.
-    if ((st.st_mode & 07777) != 0700 && ::fchmod(dir, 0700) != 0) return PosixError("chmod " + root, errno);
-    int lock = OpenAt2Beneath(dir, "costored.lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+    int lock = OpenLockFile(dir, root);
     if (lock < 0) return BeneathError("open", root + "/costored.lock", errno);
     locked->lock_fd = Fd(lock);
     if (::flock(lock, LOCK_EX | LOCK_NB) != 0) {
@@ -347,6 +344,10 @@ class PosixEnv final : public Env {
                           (holder.empty() ? std::string() : " (pid " + holder + ")") +
                           "; one daemon serves a store at a time");
     }
+    // The store holds what the user downloaded; other users have no
+    // business listing it, whatever mode an older version or the user left.
+    // Only the holder of the lock changes it.
+    if ((st.st_mode & 07777) != 0700 && ::fchmod(dir, 0700) != 0) return PosixError("chmod " + root, errno);
     std::string pid = std::to_string(::getpid()) + "\n";
     if (::ftruncate(lock, 0) != 0 || ::pwrite(lock, pid.data(), pid.size(), 0) < 0) {
       return PosixError("write " + root + "/costored.lock", errno);
@@ -358,6 +359,30 @@ class PosixEnv final : public Env {
     }
     *out = std::make_unique<PosixStoreLock>(this, std::move(locked));
     return Status::OK();
+  }
+
+  // Opens (creating) <root>/costored.lock. Something else in its place (a
+  // link, a FIFO, a directory) is renamed aside, never followed, for
+  // BlobStore::Init to quarantine; -1 with errno on failure.
+  static int OpenLockFile(int dir, const std::string& root) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      int lock = OpenAt2Beneath(dir, "costored.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0600);
+      if (lock >= 0) {
+        struct stat st {};
+        if (::fstat(lock, &st) == 0 && S_ISREG(st.st_mode)) {
+          ::fcntl(lock, F_SETFL, ::fcntl(lock, F_GETFL) & ~O_NONBLOCK);
+          return lock;
+        }
+        ::close(lock);
+      } else if (errno != ELOOP && errno != EISDIR && errno != ENXIO) {
+        return -1;
+      }
+      const std::string aside = "costored.lock-was-not-a-file-" + RandomSuffix();
+      if (::renameat(dir, "costored.lock", dir, aside.c_str()) != 0 && errno != ENOENT) return -1;
+    }
+    static_cast<void>(root);
+    errno = ELOOP;
+    return -1;
   }
 
   void Unlock(const std::shared_ptr<LockedRoot>& root) {

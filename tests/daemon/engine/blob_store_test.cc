@@ -295,6 +295,42 @@ TEST_F(ConfinedBlobStoreTest, AStrayDirectoryInIngestIsQuarantined) {
   EXPECT_THAT(FilesBelow(root_ + "/quarantine"), ElementsAre(testing::EndsWith("ingest-stray-dir/inside")));
 }
 
+TEST_F(ConfinedBlobStoreTest, AQuarantineThatIsALinkIsMovedIntoARealOne) {
+  ReplaceWithLink(root_ + "/quarantine");
+  BlobStore restarted(Env::Default(), root_);
+  InitReport report;
+  ASSERT_TRUE(restarted.Init(&report).ok());
+  ASSERT_EQ(report.quarantined.size(), 1u);
+  struct stat st {};
+  ASSERT_EQ(::lstat((root_ + "/quarantine").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_THAT(Outside(), ElementsAre("document"));
+  // The link itself now sits inside the real quarantine/.
+  std::vector<DirEntry> entries;
+  ASSERT_TRUE(Env::Default()->ListDir(root_ + "/quarantine", &entries).ok());
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].type, FileStat::Type::kSymlink);
+}
+
+TEST(StoreLockTest, ALinkWhereTheLockGoesIsSetAsideNeverFollowed) {
+  TempDir dir;
+  const std::string root = dir.Join("store");
+  ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
+  WriteFile(dir.Join("victim"), "the user's file");
+  ASSERT_EQ(::symlink(dir.Join("victim").c_str(), (root + "/costored.lock").c_str()), 0);
+  std::unique_ptr<StoreLock> lock;
+  Status s = Env::Default()->LockStore(root, &lock);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(ReadFile(dir.Join("victim")), "the user's file");
+  EXPECT_EQ(ModeOf(root), 0700u);  // tightened by the holder
+  BlobStore store(Env::Default(), root);
+  InitReport report;
+  ASSERT_TRUE(store.Init(&report).ok());
+  ASSERT_EQ(report.quarantined.size(), 1u);
+  EXPECT_THAT(report.quarantined[0], HasSubstr("costored.lock (a symbolic link)"));
+  EXPECT_EQ(ReadFile(dir.Join("victim")), "the user's file");
+}
+
 TEST_F(ConfinedBlobStoreTest, ASecondLockOnTheStoreIsBusy) {
   std::unique_ptr<StoreLock> second;
   Status s = Env::Default()->LockStore(root_, &second);
