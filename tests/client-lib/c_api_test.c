@@ -3,61 +3,8 @@
  * C11 with nothing but <costore/costore.h> (and libc). Run it through
  * tests/support/with-costored; COSTORE_SOURCE_DIR locates the model file.
  */
-#define _POSIX_C_SOURCE 200809L
+#include "c_test_support.h"
 
-#include <costore/costore.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-/* A call expected to succeed; on failure prints the handle's error. */
-#define CHECK_OK(client, call)                                                              \
-  do {                                                                                      \
-    costore_error check_ok_rc = (call);                                                     \
-    if (check_ok_rc != COSTORE_OK) {                                                        \
-      fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call,              \
-              costore_error_name(check_ok_rc), costore_client_get_error_message(client));   \
-      failures++;                                                                           \
-    }                                                                                       \
-  } while (0)
-
-/* A call expected to fail with `code`. */
-#define CHECK_FAILS(client, code, call)                                                              \
-  do {                                                                                               \
-    costore_error check_fails_rc = (call);                                                           \
-    if (check_fails_rc != (code)) {                                                                  \
-      fprintf(stderr, "%s:%d: %s returned %s (%s), expected %s\n", __FILE__, __LINE__, #call,        \
-              costore_error_name(check_fails_rc), costore_client_get_error_message(client),          \
-              costore_error_name(code));                                                             \
-      failures++;                                                                                    \
-    } else if (costore_client_get_error_code(client) != (code) ||                                    \
-               costore_client_get_error_message(client)[0] == '\0') {                                \
-      fprintf(stderr, "%s:%d: %s: the handle lost the error code or message\n", __FILE__, __LINE__,  \
-              #call);                                                                                \
-      failures++;                                                                                    \
-    }                                                                                                \
-  } while (0)
-
-static const char kModelDigest[] = "sha256:1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
-static const char kModelHex[] = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
-static const uint64_t kModelSize = 2327524;
-static const char kUnknownDigest[] = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 static const char kOriginA[] = "https://a.example";
 static const char kOriginB[] = "https://b.example";
 static const char kOriginC[] = "https://c.example";
@@ -401,13 +348,8 @@ static void test_private_without_keyring(costore_client *client, const char *mod
 }
 
 int main(void) {
-  const char *source_dir = getenv("COSTORE_SOURCE_DIR");
-  if (!source_dir || !getenv("DBUS_SESSION_BUS_ADDRESS")) {
-    fprintf(stderr, "c_api_test: run me through tests/support/with-costored with COSTORE_SOURCE_DIR set\n");
-    return 1;
-  }
   char model_path[PATH_MAX];
-  snprintf(model_path, sizeof model_path, "%s/../shared/data/models/silero_vad.onnx", source_dir);
+  if (!find_model("c_api_test", 0, model_path, sizeof model_path)) return 1;
   size_t model_size = 0;
   unsigned char *model = read_path(model_path, &model_size);
   if (!model || model_size != kModelSize) {
@@ -603,10 +545,5 @@ int main(void) {
 
   costore_client_free(client);
   free(model);
-  if (failures) {
-    fprintf(stderr, "c_api_test: %d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("c_api_test: all checks passed\n");
-  return 0;
+  return finish("c_api_test");
 }

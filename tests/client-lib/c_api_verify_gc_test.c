@@ -6,61 +6,8 @@
  * (COSTORE_TEST_STORE is the daemon's store); COSTORE_SOURCE_DIR locates the
  * model file.
  */
-#define _POSIX_C_SOURCE 200809L
+#include "c_test_support.h"
 
-#include <costore/costore.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-/* A call expected to succeed; on failure prints the handle's error. */
-#define CHECK_OK(client, call)                                                              \
-  do {                                                                                      \
-    costore_error check_ok_rc = (call);                                                     \
-    if (check_ok_rc != COSTORE_OK) {                                                        \
-      fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call,              \
-              costore_error_name(check_ok_rc), costore_client_get_error_message(client));   \
-      failures++;                                                                           \
-    }                                                                                       \
-  } while (0)
-
-/* A call expected to fail with `code`. */
-#define CHECK_FAILS(client, code, call)                                                              \
-  do {                                                                                               \
-    costore_error check_fails_rc = (call);                                                           \
-    if (check_fails_rc != (code)) {                                                                  \
-      fprintf(stderr, "%s:%d: %s returned %s (%s), expected %s\n", __FILE__, __LINE__, #call,        \
-              costore_error_name(check_fails_rc), costore_client_get_error_message(client),          \
-              costore_error_name(code));                                                             \
-      failures++;                                                                                    \
-    } else if (costore_client_get_error_code(client) != (code) ||                                    \
-               costore_client_get_error_message(client)[0] == '\0') {                                \
-      fprintf(stderr, "%s:%d: %s: the handle lost the error code or message\n", __FILE__, __LINE__,  \
-              #call);                                                                                \
-      failures++;                                                                                    \
-    }                                                                                                \
-  } while (0)
-
-static const char kModelDigest[] = "sha256:1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
-static const char kModelHex[] = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
-static const uint64_t kModelSize = 2327524;
-static const char kUnknownDigest[] = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 /* 5000 bytes of 'x' (the stream source below), and their SHA-256. */
 static const char kXsDigest[] = "sha256:c59d3c0480cc2d71d8f646e735e92da65450311eec46e81a5db8c7e6e8a92054";
 static const size_t kXsSize = 5000;
@@ -356,19 +303,8 @@ static void test_pin_and_collect(costore_client *client, const char *model_path)
 }
 
 int main(void) {
-  const char *source_dir = getenv("COSTORE_SOURCE_DIR");
-  if (!source_dir || !getenv("DBUS_SESSION_BUS_ADDRESS") || !getenv("COSTORE_TEST_STORE")) {
-    fprintf(stderr, "c_api_verify_gc_test: run me through tests/support/with-costored with COSTORE_SOURCE_DIR set\n");
-    return 1;
-  }
   char model_path[PATH_MAX];
-  snprintf(model_path, sizeof model_path, "%s/../shared/data/models/silero_vad.onnx", source_dir);
-  struct stat st;
-  if (stat(model_path, &st) != 0 || (uint64_t)st.st_size != kModelSize) {
-    fprintf(stderr, "c_api_verify_gc_test: the model file %s is missing or not %llu bytes\n", model_path,
-            (unsigned long long)kModelSize);
-    return 1;
-  }
+  if (!find_model("c_api_verify_gc_test", 1, model_path, sizeof model_path)) return 1;
 
   costore_client *client = costore_client_new();
   CHECK_OK(client, costore_client_connect(client));
@@ -376,10 +312,5 @@ int main(void) {
   test_verify(client, model_path);
   test_pin_and_collect(client, model_path);
   costore_client_free(client);
-  if (failures) {
-    fprintf(stderr, "c_api_verify_gc_test: %d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("c_api_verify_gc_test: all checks passed\n");
-  return 0;
+  return finish("c_api_verify_gc_test");
 }

@@ -12,22 +12,8 @@
 # therefore registered before the request it is meant to answer. Nothing
 # here measures time: waits poll for an outcome, with a cap that only
 # turns a hang into a failure.
-set -uo pipefail
-
-costore=${1:?usage: cli_consent_test.sh PATH-TO-COSTORE}
-: "${COSTORE_SOURCE_DIR:?set COSTORE_SOURCE_DIR}"
-: "${COSTORE_TEST_DIR:?run me through tests/support/with-costored}"
-model=$COSTORE_SOURCE_DIR/../shared/data/models/silero_vad.onnx
-model_hex=1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3
-model_digest=sha256:$model_hex
-scratch=$COSTORE_TEST_DIR
-self=$(readlink -f "$costore")
-
-if [ ! -f "$model" ]; then echo "cli_consent_test: the model file $model is missing" >&2; exit 1; fi
-if ! command -v jq >/dev/null; then echo "cli_consent_test: jq is needed to check --json output" >&2; exit 1; fi
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# shellcheck source-path=SCRIPTDIR source=cli_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh" "$@"
 
 # Background processes still running at exit are stopped (and waited for:
 # a restarted costored must be gone before with-costored removes its store).
@@ -37,15 +23,6 @@ cleanup() {
   exec 5>&- 2>/dev/null
 }
 trap cleanup EXIT
-
-# expect RC CMD...: runs CMD, keeps its stdout in $out and stderr in $err,
-# and fails unless it exits with RC.
-expect() {
-  local want=$1; shift
-  out=$("$@" 2>"$scratch/stderr"); local rc=$?
-  err=$(cat "$scratch/stderr")
-  if [ "$rc" -ne "$want" ]; then fail "'$*' exited $rc, expected $want; stderr: $err"; fi
-}
 
 # wait_for FILE PATTERN [COUNT]: waits until COUNT lines of FILE match the
 # extended regular expression PATTERN.
@@ -314,8 +291,4 @@ else
 fi
 kill -TERM "$agent"; exit_status "$agent"
 
-if [ "$failures" -ne 0 ]; then
-  echo "cli_consent_test: $failures failure(s)" >&2
-  exit 1
-fi
-echo "cli_consent_test: all checks passed"
+finish

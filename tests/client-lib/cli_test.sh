@@ -3,33 +3,8 @@
 # costored. Run through tests/support/with-costored (it exports
 # DBUS_SESSION_BUS_ADDRESS and COSTORE_TEST_DIR); COSTORE_SOURCE_DIR locates
 # the model file. Needs jq to read --json output.
-set -uo pipefail
-
-costore=${1:?usage: cli_test.sh PATH-TO-COSTORE}
-: "${COSTORE_SOURCE_DIR:?set COSTORE_SOURCE_DIR}"
-: "${COSTORE_TEST_DIR:?run me through tests/support/with-costored}"
-model=$COSTORE_SOURCE_DIR/../shared/data/models/silero_vad.onnx
-model_hex=1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3
-model_digest=sha256:$model_hex
-model_size=2327524
-unknown_hex=$(printf '0%.0s' {1..64})
-scratch=$COSTORE_TEST_DIR
-self=$(readlink -f "$costore")
-
-if [ ! -f "$model" ]; then echo "cli_test: the model file $model is missing" >&2; exit 1; fi
-if ! command -v jq >/dev/null; then echo "cli_test: jq is needed to check --json output" >&2; exit 1; fi
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect RC CMD...: runs CMD, keeps its stdout in $out and stderr in $err,
-# and fails unless it exits with RC.
-expect() {
-  local want=$1; shift
-  out=$("$@" 2>"$scratch/stderr"); local rc=$?
-  err=$(cat "$scratch/stderr")
-  if [ "$rc" -ne "$want" ]; then fail "'$*' exited $rc, expected $want; stderr: $err"; fi
-}
+# shellcheck source-path=SCRIPTDIR source=cli_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh" "$@"
 
 # --- no daemon needed -------------------------------------------------------
 expect 0 "$costore" --version
@@ -151,8 +126,4 @@ expect 2 "$costore" rm "$model_hex"
 expect 0 "$costore" ls --json
 [ "$(jq length <<<"$out")" = 1 ] || fail "rm left the file listed: $out"
 
-if [ "$failures" -ne 0 ]; then
-  echo "cli_test: $failures failure(s)" >&2
-  exit 1
-fi
-echo "cli_test: all checks passed"
+finish

@@ -5,33 +5,9 @@
 # space. Run through tests/support/with-costored (it exports
 # DBUS_SESSION_BUS_ADDRESS, COSTORE_TEST_STORE and COSTORE_TEST_DIR);
 # COSTORE_SOURCE_DIR locates the model file. Needs jq to read --json output.
-set -uo pipefail
-
-costore=${1:?usage: cli_verify_gc_test.sh PATH-TO-COSTORE}
-: "${COSTORE_SOURCE_DIR:?set COSTORE_SOURCE_DIR}"
-: "${COSTORE_TEST_DIR:?run me through tests/support/with-costored}"
+# shellcheck source-path=SCRIPTDIR source=cli_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh" "$@"
 : "${COSTORE_TEST_STORE:?run me through tests/support/with-costored}"
-model=$COSTORE_SOURCE_DIR/../shared/data/models/silero_vad.onnx
-model_hex=1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3
-model_digest=sha256:$model_hex
-model_size=2327524
-unknown_hex=$(printf '0%.0s' {1..64})
-scratch=$COSTORE_TEST_DIR
-
-if [ ! -f "$model" ]; then echo "cli_verify_gc_test: the model file $model is missing" >&2; exit 1; fi
-if ! command -v jq >/dev/null; then echo "cli_verify_gc_test: jq is needed to check --json output" >&2; exit 1; fi
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect RC CMD...: runs CMD, keeps its stdout in $out and stderr in $err,
-# and fails unless it exits with RC.
-expect() {
-  local want=$1; shift
-  out=$("$@" 2>"$scratch/stderr"); local rc=$?
-  err=$(cat "$scratch/stderr")
-  if [ "$rc" -ne "$want" ]; then fail "'$*' exited $rc, expected $want; stdout: $out; stderr: $err"; fi
-}
 
 # json_is FILTER VALUE: the filter applied to $out gives VALUE.
 json_is() {
@@ -251,8 +227,4 @@ json_is '."auto-collect"' false
 json_is '."scrub-interval"' 0
 expect 0 "$costore" put "$scratch/extra.bin"
 
-if [ "$failures" -ne 0 ]; then
-  echo "cli_verify_gc_test: $failures failure(s)" >&2
-  exit 1
-fi
-echo "cli_verify_gc_test: all checks passed"
+finish

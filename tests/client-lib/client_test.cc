@@ -7,30 +7,26 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <costore/costore.hpp>
 
+#include "client_test_support.h"
+
 namespace {
 
-using costore::client::Client;
-using costore::client::Error;
-using costore::client::ErrorCode;
+using namespace costore::client_test;  // Client, Error, ErrorCode and the helpers
 using costore::client::StoreOptions;
 
 constexpr const char* kModelDigest = "sha256:1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
@@ -44,39 +40,6 @@ std::string ModelPath() {
   return std::string(source_dir) + "/../shared/data/models/silero_vad.onnx";
 }
 
-std::string Sha256(const std::vector<std::byte>& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string text = "sha256:";
-  for (unsigned int i = 0; i < length; ++i) {
-    text += kHex[digest[i] >> 4];
-    text += kHex[digest[i] & 0xf];
-  }
-  return text;
-}
-
-// Deterministic pseudo-random bytes, different for each seed.
-std::vector<std::byte> Bytes(size_t size, uint32_t seed) {
-  std::mt19937 generator(seed);
-  std::vector<std::byte> data(size);
-  for (auto& byte : data) byte = static_cast<std::byte>(generator() & 0xff);
-  return data;
-}
-
-std::vector<std::byte> ReadAll(int fd) {
-  std::vector<std::byte> data;
-  std::array<std::byte, 1 << 16> buffer;
-  for (;;) {
-    ssize_t got = ::read(fd, buffer.data(), buffer.size());
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    data.insert(data.end(), buffer.begin(), buffer.begin() + got);
-  }
-  return data;
-}
-
 std::vector<std::byte> ReadPath(const std::string& path) {
   costore::client::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   return fd ? ReadAll(fd.get()) : std::vector<std::byte>{};
@@ -86,18 +49,6 @@ std::string SelfExecutable() {
   char path[PATH_MAX];
   ssize_t length = ::readlink("/proc/self/exe", path, sizeof path - 1);
   return length < 0 ? std::string() : std::string(path, static_cast<size_t>(length));
-}
-
-// Calls `fn` and returns the Error it throws (fails the test if none).
-template <typename Fn>
-Error ErrorOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& error) {
-    return error;
-  }
-  ADD_FAILURE() << "no costore::client::Error was thrown";
-  return Error(ErrorCode::kFailed, "no error");
 }
 
 // A ReadCallback serving `data` at most `chunk` bytes at a time.
@@ -132,15 +83,6 @@ class ClientTest : public ::testing::Test {
     model_ = ReadPath(model_path_);
     ASSERT_EQ(model_.size(), kModelSize) << "the model file " << model_path_
                                          << " is missing or has the wrong size (set COSTORE_SOURCE_DIR)";
-  }
-
-  // A file in the scratch directory holding `data`.
-  std::string WriteScratch(const std::string& name, const std::vector<std::byte>& data) {
-    const char* dir = std::getenv("COSTORE_TEST_DIR");
-    std::string path = std::string(dir ? dir : "/tmp") + "/" + name;
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-    return path;
   }
 
   Client client_ = Client::Connect();

@@ -8,78 +8,29 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <costore/costore.hpp>
 
+#include "client_test_support.h"
+
 namespace {
 
-using costore::client::Client;
+using namespace costore::client_test;  // Client, Error, ErrorCode and the helpers
 using costore::client::CollectOptions;
-using costore::client::Error;
-using costore::client::ErrorCode;
 using costore::client::kStateAbsent;
 using costore::client::kStateDamaged;
 using costore::client::kStateOk;
 
 constexpr uint64_t kGiB = uint64_t{1} << 30;
-
-std::string Sha256(const std::vector<std::byte>& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string text = "sha256:";
-  for (unsigned int i = 0; i < length; ++i) {
-    text += kHex[digest[i] >> 4];
-    text += kHex[digest[i] & 0xf];
-  }
-  return text;
-}
-
-// Deterministic pseudo-random bytes, different for each seed.
-std::vector<std::byte> Bytes(size_t size, uint32_t seed) {
-  std::mt19937 generator(seed);
-  std::vector<std::byte> data(size);
-  for (auto& byte : data) byte = static_cast<std::byte>(generator() & 0xff);
-  return data;
-}
-
-std::vector<std::byte> ReadAll(int fd) {
-  std::vector<std::byte> data;
-  std::array<std::byte, 1 << 16> buffer;
-  for (;;) {
-    ssize_t got = ::read(fd, buffer.data(), buffer.size());
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    data.insert(data.end(), buffer.begin(), buffer.begin() + got);
-  }
-  return data;
-}
-
-// Calls `fn` and returns the Error it throws (fails the test if none).
-template <typename Fn>
-Error ErrorOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& error) {
-    return error;
-  }
-  ADD_FAILURE() << "no costore::client::Error was thrown";
-  return Error(ErrorCode::kFailed, "no error");
-}
 
 bool Contains(const std::vector<std::string>& digests, const std::string& digest) {
   return std::find(digests.begin(), digests.end(), digest) != digests.end();
@@ -143,12 +94,7 @@ class UpkeepTest : public ::testing::Test {
   // A file in the scratch directory holding `data`; stores it as `origin`.
   std::string Store(const std::vector<std::byte>& data, const std::string& name,
                     const std::string& origin = "https://upkeep.example") {
-    const char* dir = std::getenv("COSTORE_TEST_DIR");
-    std::string path = std::string(dir ? dir : "/tmp") + "/" + name;
-    {
-      std::ofstream out(path, std::ios::binary | std::ios::trunc);
-      out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-    }
+    std::string path = WriteScratch(name, data);
     std::string digest = Sha256(data);
     client_.StorePath(path, digest, {.origin = origin, .name = name});
     return digest;
