@@ -517,19 +517,24 @@ int Verify(const client::Client& client, const VerifyArgs& args) {
   // The names come from the list; Verify reports digests and sizes.
   auto files = Attempt("verify", [&] { return client.List(); });
   auto results = Attempt("verify", [&] { return client.Verify(digests); });
-  size_t ok = 0, damaged = 0, absent = 0;
+  size_t ok = 0, damaged = 0, absent = 0, unreadable = 0;
   uint64_t bytes = 0;
   for (const auto& result : results) {
     if (result.state == client::kStateOk) {
       ++ok;
     } else if (result.state == client::kStateAbsent) {
       ++absent;
+    } else if (result.state == client::kStateUnreadable) {
+      ++unreadable;  // a read failed this time; nothing was marked
     } else {
       ++damaged;
     }
     if (result.state != client::kStateAbsent) bytes += result.size;
   }
-  const int status = damaged > 0 ? kExitDamaged : absent > 0 ? kExitNotFound : kExitOk;
+  const int status = damaged > 0      ? kExitDamaged
+                     : unreadable > 0 ? kExitOther
+                     : absent > 0     ? kExitNotFound
+                                      : kExitOk;
   if (args.json) {
     json array = json::array();
     for (const auto& result : results) {
@@ -570,7 +575,8 @@ int Verify(const client::Client& client, const VerifyArgs& args) {
   }
   std::cout << table.Render();
   std::cout << "Verified " << Count(results.size(), "entry", "entries") << " (" << HumanSize(bytes) << " read): "
-            << ok << " ok, " << damaged << " damaged, " << absent << " absent.\n";
+            << ok << " ok, " << damaged << " damaged, " << absent << " absent"
+            << (unreadable > 0 ? ", " + std::to_string(unreadable) + " unreadable (try again)" : std::string()) << ".\n";
   if (damaged > 0) {
     std::cout << "A damaged file is kept in the store's quarantine and never served; storing its right bytes "
                  "again (costore put FILE) repairs it.\n";

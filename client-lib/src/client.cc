@@ -208,7 +208,7 @@ VerifyResult ToVerifyResult(const VariantMap& map) {
   result.owner_app = Field<std::string>(map, "owner-app");
   result.owner_origin = Field<std::string>(map, "owner-origin");
   // A result without a state was not found right: damaged.
-  ReadState(map, {kStateOk, kStateDamaged, kStateAbsent}, "", &result.state, &result.problem);
+  ReadState(map, {kStateOk, kStateDamaged, kStateAbsent, kStateUnreadable}, "", &result.state, &result.problem);
   result.size = Field<uint64_t>(map, "size");
   return result;
 }

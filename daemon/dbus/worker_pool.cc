@@ -3,6 +3,7 @@
 #include <chrono>
 #include <exception>
 #include <string>
+#include <system_error>
 
 #include "daemon/log.h"
 
@@ -16,11 +17,19 @@ void WorkerPool::Submit(std::function<void()> task) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return;
   queue_.push_back(std::move(task));
-  if (idle_ == 0 && static_cast<int>(threads_.size()) < max_threads_) {
-    threads_.emplace_back([this] { Run(); });
-  } else {
-    work_ready_.notify_one();
+  // More queued than idle workers to take them (an idle one may not have
+  // woken yet for an earlier task): another worker, up to the bound.
+  if (static_cast<int>(queue_.size()) > idle_ && static_cast<int>(threads_.size()) < max_threads_) {
+    try {
+      threads_.emplace_back([this] { Run(); });
+      return;
+    } catch (const std::system_error& e) {
+      // No thread to be had now: an existing worker takes it later.
+      LogError(std::string("cannot start a worker thread: ") + e.what());
+      if (threads_.empty()) queue_.pop_back();
+    }
   }
+  work_ready_.notify_one();
 }
 
 void WorkerPool::Run() {

@@ -313,7 +313,9 @@ Status BlobStore::Quarantine(const std::string& path, const std::string& label, 
   gmtime_r(&now, &utc);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
-  std::string base = quarantine_dir_ + "/" + stamp + "-" + label;
+  // A stray's own name may be long: names here stay well under NAME_MAX.
+  std::string short_label = label.size() > 160 ? label.substr(0, 160) + "-cut" : label;
+  std::string base = quarantine_dir_ + "/" + stamp + "-" + short_label;
   std::string target = base;
   for (int attempt = 0; attempt < 8; ++attempt) {
     bool existed = false;

@@ -287,10 +287,17 @@ Status PrepareDatabaseFile(const std::string& path) {
   }
   ::close(fd);
   for (const char* suffix : {"-wal", "-shm"}) {
+    // Never through a link: a link here would change a file elsewhere.
     std::string side = path + suffix;
-    if (::chmod(side.c_str(), kFileMode) != 0 && errno != ENOENT) {
-      return Status::FromErrno("catalog: chmod " + side, errno);
+    int side_fd = ::open(side.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (side_fd < 0) {
+      if (errno == ENOENT) continue;
+      return Status::FromErrno("catalog: open " + side, errno);
     }
+    int rc = ::fchmod(side_fd, kFileMode);
+    int err = errno;
+    ::close(side_fd);
+    if (rc != 0) return Status::FromErrno("catalog: chmod " + side, err);
   }
   return Status::OK();
 }
@@ -1144,7 +1151,7 @@ Status Catalog::SetSetting(const std::string& key, const std::string& value) {
   return WriteSetting(db_, key, value, "write setting " + key);
 }
 
-Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
+Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result, bool dry_run) {
   const std::string what = "forget " + origin;
   std::lock_guard<std::mutex> lock(mu_);
   ScopedFullSync full_sync(db_);
@@ -1205,6 +1212,10 @@ Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result) {
   if (!s.ok()) return s;
   out.grants_removed = static_cast<uint32_t>(sqlite3_changes(db_));
 
+  if (dry_run) {
+    *result = std::move(out);
+    return Status::OK();  // rolled back as txn ends
+  }
   s = txn.Commit();
   if (!s.ok()) return s;
   *result = std::move(out);

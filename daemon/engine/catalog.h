@@ -217,7 +217,8 @@ class Catalog {
   // Forgets a web origin: every grant to it, every usage record of its
   // principals, and the records of files that no principal of another
   // origin stored (listed in result->deleted_files).
-  Status ForgetOrigin(const std::string& origin, ForgetResult* result);
+  // With `dry_run`, reports what it would do and changes nothing.
+  Status ForgetOrigin(const std::string& origin, ForgetResult* result, bool dry_run = false);
 
   // The user's settings, as text. NotFound when never set.
   Status GetSetting(const std::string& key, std::string* value);

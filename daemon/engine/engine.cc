@@ -125,13 +125,15 @@ Status Engine::Open(const EngineOptions& options, std::unique_ptr<Engine>* out) 
 
   const std::string catalog_path = options.root + "/catalog.db";
   BlobStore layout(env, options.root);
-  FileStat catalog_stat;
-  if (env->Stat(catalog_path, &catalog_stat).ok() && catalog_stat.type != FileStat::Type::kRegular) {
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string path = catalog_path + suffix;
+    FileStat st;
+    if (!env->Stat(path, &st).ok() || st.type == FileStat::Type::kRegular) continue;
     std::string moved_to;
-    s = layout.Quarantine(catalog_path, "catalog.db-was-not-a-file", &moved_to);
+    s = layout.Quarantine(path, std::string("catalog.db") + suffix + "-was-not-a-file", &moved_to);
     if (!s.ok()) return s;
-    LogWarning("catalog.db was " + DescribeType(catalog_stat.type) + "; moved to " + moved_to +
-               "; the catalog is rebuilt from the files on disk");
+    LogWarning("catalog.db" + std::string(suffix) + " was " + DescribeType(st.type) + "; moved to " + moved_to +
+               (*suffix == '\0' ? "; the catalog is rebuilt from the files on disk" : ""));
   }
   std::unique_ptr<Catalog> catalog;
   bool unreadable = false;
@@ -273,7 +275,8 @@ Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request,
   // written; one of unknown size is checked as it grows.
   const uint64_t known_size =
       request.size ? (request.is_private ? sealed::SealedSize(*request.size, options_.chunk_size) : *request.size) : 0;
-  s = MakeRoomFor(known_size, reserved_bytes_.load());
+  bool evict_as_it_grows = false;
+  s = MakeRoomFor(known_size, reserved_bytes_.load(), &evict_as_it_grows);
   if (!s.ok()) return s;
   reserved_bytes_ += known_size;
   struct Unreserve {
@@ -281,16 +284,23 @@ Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request,
     uint64_t bytes;
     ~Unreserve() { *counter -= bytes; }
   } unreserve{&reserved_bytes_, known_size};
-  if (request.is_private) return StorePrivate(who, digest, request, info);
+  // Stores of unknown size, and stores admitted on room eviction would
+  // make, are checked (and evict) as their bytes arrive.
+  std::function<Status(uint64_t)> check_progress;
+  if (!request.size || evict_as_it_grows) {
+    check_progress = [this, known_size](uint64_t written) { return CheckGrowth(written, known_size); };
+  }
+  if (request.is_private) return StorePrivate(who, digest, request, check_progress, info);
 
   IngestRequest ingest = IngestOf(request, digest, options_.idle_timeout_ms, &cancelled_);
-  if (!request.size) ingest.check_progress = [this](uint64_t written) { return CheckGrowth(written); };
+  ingest.check_progress = check_progress;
   StagedBlob staged;
   s = blobs_.Ingest(ingest, &staged);
   if (!s.ok()) return s;
-  if (!request.size) {
-    // Now the size is known: the quota, exactly.
-    s = CheckQuota(staged.size(), reserved_bytes_.load(), GetSpaceSettings().auto_collect,
+  if (!request.size || evict_as_it_grows) {
+    // The bytes are here: the quota, exactly (evicting now, if allowed).
+    s = CheckQuota(staged.size(), reserved_bytes_.load() - std::min(reserved_bytes_.load(), known_size),
+                   GetSpaceSettings().auto_collect ? Evict::kEvict : Evict::kNever,
                    "storing " + std::to_string(staged.size()) + " bytes");
     if (!s.ok()) return s;
   }
@@ -314,6 +324,7 @@ Status Engine::CommitPublic(const Principal& who, const StoreRequest& request, S
   Status s = catalog_->GetFile(digest, &existing);
   if (!s.ok() && s.code() != Code::kNotFound) return s;
   const bool recorded = s.ok();
+  const bool legacy = recorded && !existing.disk.known();
   FileStat on_disk;
   s = blobs_.StatBlob(digest, &on_disk);
   if (!s.ok() && s.code() != Code::kNotFound) return s;
@@ -321,14 +332,19 @@ Status Engine::CommitPublic(const Principal& who, const StoreRequest& request, S
   // The blob there is kept only if it is provably the one committed: the
   // verified bytes in hand replace anything else (a changed inode, a file
   // no record names, a damaged entry), which is moved aside, not deleted.
-  // A file recorded before inodes were (schema 3) is taken as it is.
   bool trusted = false;
   if (present && recorded && !existing.damaged() && on_disk.type == FileStat::Type::kRegular &&
       on_disk.size == existing.size) {
-    trusted = !existing.disk.known() ||
-              existing.disk == DiskIdentity{on_disk.ino, on_disk.mtime_ns, on_disk.ctime_ns};
+    trusted = existing.disk == DiskIdentity{on_disk.ino, on_disk.mtime_ns, on_disk.ctime_ns};
   }
-  if (present && !trusted) {
+  if (present && legacy && !existing.damaged()) {
+    // Recorded before inodes were (schema 3): nothing says it was changed,
+    // nothing says it was not. The verified bytes in hand take its place;
+    // the old inode is removed like a deleted blob, not quarantined.
+    s = blobs_.BeginRemove(digest);
+    if (s.ok()) s = blobs_.FinishRemove(digest);
+    if (!s.ok()) return s;
+  } else if (present && !trusted) {
     std::string moved_to;
     s = blobs_.QuarantineBlob(digest, "replaced-by-a-verified-store", &moved_to);
     if (!s.ok()) return s;
@@ -344,7 +360,7 @@ Status Engine::CommitPublic(const Principal& who, const StoreRequest& request, S
   // identity (a schema-3 one gets it recorded now).
   s = catalog_->RecordStore(digest, size, request.name, who, options_.env->NowMicros(),
                             existed ? nullptr : &disk);
-  if (s.ok() && existed && !existing.disk.known()) s = catalog_->SetDiskIdentity(digest, disk);
+
   if (!s.ok()) {
     // Leave no unrecorded bytes behind, unless an earlier store recorded them.
     if (!recorded && !existed && blobs_.BeginRemove(digest).ok()) (void)blobs_.FinishRemove(digest);
@@ -424,12 +440,7 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
   if (s.ok()) s = Resolve(who, digest, &target);
   if (!s.ok()) return done(s, -1, FileInfo{});
 
-  if (target.kind == OpenTarget::kPublic) {
-    int fd = -1;
-    FileInfo info;
-    s = OpenAllowed(who, digest, options, &fd, &info);
-    return done(s, fd, info);
-  }
+  if (target.kind == OpenTarget::kPublic) return OpenPublicAsync(who, digest, options, std::move(done));
   if (target.kind == OpenTarget::kPrivate) return OpenPrivateAsync(who, target.entry, options, std::move(done));
   if (target.kind == OpenTarget::kMiss) return done(NotStored(digest), -1, FileInfo{});
 
@@ -459,14 +470,36 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
                          LogWarning("could not record the grant the user gave: " + g.ToString());
                        }
                      }
-                     int opened_fd = -1;
-                     FileInfo opened;
-                     Status status = OpenAllowed(who, digest, options, &opened_fd, &opened);
-                     done(status, opened_fd, opened);
+                     OpenPublicAsync(who, digest, options, std::move(done));
                    });
 }
 
 void Engine::CallerGone(const std::string& caller) { consent_.DropWaiter(caller); }
+
+void Engine::OpenPublicAsync(const Principal& who, const Digest& digest, const OpenOptions& options, OpenDone done) {
+  if (!options.sandboxed || blobs_.has_read_only_view()) {
+    // An fstat and an open beneath the view: quick, on the caller's thread.
+    int fd = -1;
+    FileInfo info;
+    Status s = Guarded("open", [&] { return OpenAllowed(who, digest, options, &fd, &info); });
+    return done(s, fd, info);
+  }
+  // A sandboxed reader without a read-only view gets a copy of the whole
+  // file: on a worker, a few at a time, so that copying a large model
+  // never stalls other callers or fills memory.
+  if (copies_in_flight_.fetch_add(1) >= kMaxCopiesInFlight) {
+    --copies_in_flight_;
+    return done(Status::Busy("too many copies for sandboxed readers in flight; try again when one has finished"),
+                -1, FileInfo{});
+  }
+  Spawn([this, who, digest, options, done = std::move(done)]() mutable {
+    int fd = -1;
+    FileInfo info;
+    Status s = Guarded("open", [&] { return OpenAllowed(who, digest, options, &fd, &info); });
+    --copies_in_flight_;
+    PostBack([done = std::move(done), s, fd, info] { done(s, fd, info); });
+  });
+}
 
 Status Engine::OpenAllowed(const Principal& who, const Digest& digest, const OpenOptions& options, int* fd,
                            FileInfo* info) {
@@ -480,15 +513,17 @@ Status Engine::OpenAllowed(const Principal& who, const Digest& digest, const Ope
   s = blobs_.OpenBlob(digest, &blob_fd, &st);
   if (!s.ok()) {
     if (s.code() == Code::kNotFound) {
-      Damage(digest, "its bytes are gone from the store", /*try_repair=*/false);
+      Damage(digest, "its bytes are gone from the store", /*try_repair=*/false, nullptr, &record);
       return NotStored(digest);
     }
-    if (s.code() == Code::kIOError) {
+    FileStat there;
+    if (s.code() == Code::kIOError && blobs_.StatBlob(digest, &there).ok() &&
+        there.type != FileStat::Type::kRegular) {
       // A link, a FIFO, a directory: never opened, never served.
-      Damage(digest, s.message(), /*try_repair=*/false);
+      Damage(digest, s.message(), /*try_repair=*/false, &there, &record);
       return NotStored(digest);
     }
-    return s;
+    return s;  // a passing failure (no descriptors left, EIO): not damage
   }
   const DiskIdentity found{st.ino, st.mtime_ns, st.ctime_ns};
   if (!record.disk.known()) {
@@ -507,7 +542,7 @@ Status Engine::OpenAllowed(const Principal& who, const Digest& digest, const Ope
     }
     // The bytes may still be right (only a mode changed): re-verified from
     // the quarantined copy, and put back as a fresh file if they are.
-    Damage(digest, problem, /*try_repair=*/st.size == record.size);
+    Damage(digest, problem, /*try_repair=*/st.size == record.size, &st, &record);
     return NotStored(digest);
   }
   if (options.sandboxed && !blobs_.has_read_only_view()) {
@@ -604,7 +639,13 @@ Status Engine::RemovePublic(const Digest& digest) {
   if (!s.ok() && s.code() != Code::kNotFound) return s;
   s = WithReserve([&] { return catalog_->DeleteFile(digest); });
   if (!s.ok()) {
-    if (moved) (void)blobs_.UndoRemove(digest);
+    if (moved && blobs_.UndoRemove(digest).ok()) {
+      // The rename back moved the inode's ctime: record it as it is now.
+      FileStat back;
+      if (blobs_.StatBlob(digest, &back).ok()) {
+        (void)catalog_->SetDiskIdentity(digest, DiskIdentity{back.ino, back.mtime_ns, back.ctime_ns});
+      }
+    }
     return s;
   }
   if (moved) {
@@ -832,7 +873,10 @@ Status Engine::SetSetting(const std::string& key, const SettingValue& value) {
       space_ = settings.space;
     }
   }
-  if (key == kScrubKey) scrub_cv_.notify_all();
+  if (key == kScrubKey) {
+    std::lock_guard<std::mutex> lock(scrub_mu_);  // so that the scrub cannot miss it between check and wait
+    scrub_cv_.notify_all();
+  }
   Publish({"settings", "*"});
   return Status::OK();
 }
@@ -848,20 +892,38 @@ Status Engine::ForgetOrigin(const std::string& origin, ForgetResult* result) {
     // so that this never deadlocks with a single-digest holder).
     std::vector<std::unique_lock<std::mutex>> locks;
     for (auto& mu : digest_locks_) locks.emplace_back(mu);
-    s = catalog_->ForgetOrigin(origin, result);
+    // As in RemovePublic: the blobs move into ingest/ before the records go,
+    // so that a crash or a failure never leaves a forgotten file's bytes in
+    // blobs/ to be re-indexed at the next start. Every digest lock is held,
+    // so the dry run names exactly what the real one deletes.
+    ForgetResult preview;
+    s = catalog_->ForgetOrigin(origin, &preview, /*dry_run=*/true);
     if (!s.ok()) return s;
-    for (const Digest& digest : result->deleted_files) {
-      Status removed = blobs_.BeginRemove(digest);
-      if (removed.ok()) removed = blobs_.FinishRemove(digest);
-      if (!removed.ok() && removed.code() != Code::kNotFound) {
-        LogWarning("forgetting " + Quote(origin) + ": " + removed.ToString() +
-                   " (removed at next start)");
+    std::vector<Digest> moved;
+    for (const Digest& digest : preview.deleted_files) {
+      Status begun = blobs_.BeginRemove(digest);
+      if (begun.ok()) {
+        moved.push_back(digest);
+      } else if (begun.code() != Code::kNotFound) {
+        for (const Digest& back : moved) (void)blobs_.UndoRemove(back);
+        return begun;
+      }
+    }
+    s = WithReserve([&] { return catalog_->ForgetOrigin(origin, result); });
+    if (!s.ok()) {
+      for (const Digest& back : moved) (void)blobs_.UndoRemove(back);
+      return s;
+    }
+    for (const Digest& digest : moved) {
+      Status removed = blobs_.FinishRemove(digest);
+      if (!removed.ok()) {
+        LogWarning("forgetting " + Quote(origin) + ": " + removed.ToString() + " (removed at next start)");
       }
     }
     for (const PrivateFileRecord& entry : result->deleted_private) {
       Status removed = blobs_.RemovePrivate(entry.digest, OwnerTag(entry.owner));
       if (!removed.ok() && removed.code() != Code::kNotFound) {
-        LogWarning("forgetting " + Quote(origin) + ": " + removed.ToString() + " (removed at next start)");
+        LogWarning("forgetting " + Quote(origin) + ": " + removed.ToString() + " (quarantined at next start)");
       }
     }
   }
@@ -876,7 +938,7 @@ Status Engine::ForgetOrigin(const std::string& origin, ForgetResult* result) {
 namespace costore {
 
 Status Engine::StorePrivate(const Principal& who, const Digest& digest, const StoreRequest& request,
-                            FileInfo* info) {
+                            const std::function<Status(uint64_t)>& check_progress, FileInfo* info) {
   // The keyring first: a locked or missing keyring fails at once, not
   // after the whole stream has been read.
   SecretKey master;
@@ -896,7 +958,7 @@ Status Engine::StorePrivate(const Principal& who, const Digest& digest, const St
   // One pass: the bytes are hashed as they arrive (the digest is of the
   // plaintext) and sealed chunk by chunk on their way to ingest/.
   IngestRequest ingest = IngestOf(request, digest, options_.idle_timeout_ms, &cancelled_);
-  if (!request.size) ingest.check_progress = [this](uint64_t written) { return CheckGrowth(written); };
+  ingest.check_progress = check_progress;
   ingest.filter = [&chunk_cipher](std::unique_ptr<WritableFile> file) -> std::unique_ptr<WritableFile> {
     return std::make_unique<SealingFile>(std::move(file), std::move(chunk_cipher));
   };

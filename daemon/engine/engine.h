@@ -249,8 +249,10 @@ class Engine {
   // announced, and a repair from the quarantined copy scheduled.
   // Returns where the blob was moved ("" if it was not). `bad`: the inode
   // found wrong; if another one is there by now, nothing is done.
+  // `seen`: the record the caller checked; if it changed meanwhile,
+  // nothing is done either.
   std::string Damage(const Digest& digest, const std::string& problem, bool try_repair,
-                     const FileStat* bad = nullptr);
+                     const FileStat* bad = nullptr, const FileRecord* seen = nullptr);
   // Copies a quarantined blob back into the store if its bytes are right.
   Status RepairFrom(const Digest& digest, uint64_t size, const std::string& quarantined);
   // Checks one public entry's bytes on disk; fills *result.
@@ -264,15 +266,20 @@ class Engine {
   // Space (engine_space.cc).
   Status StoreBytes(uint64_t* bytes);
   uint64_t FloorFor(const FsSpace& fs);
+  // What eviction may do for a check: nothing, count the evictable files
+  // as room (a store not yet sent), or evict (bytes arriving).
+  enum class Evict { kNever, kCount, kEvict };
   // Room for `bytes` more: NoSpace below the floor, QuotaExceeded past the
-  // quota, after evicting when auto-collect is on.
-  Status MakeRoomFor(uint64_t bytes, uint64_t in_flight);
-  // The check made as a store of unknown size proceeds.
-  Status CheckGrowth(uint64_t written);
+  // quota. With auto-collect, room that eviction could make counts, and
+  // *evict_as_it_grows asks the store to evict as its bytes arrive.
+  Status MakeRoomFor(uint64_t bytes, uint64_t in_flight, bool* evict_as_it_grows);
+  // The check made every BlobStore::kProgressCheckBytes of a store.
+  Status CheckGrowth(uint64_t written, uint64_t own_reservation);
   // `bytes` more (and `in_flight` promised to stores under way) against
   // the free-space floor and the quota; `what` starts the message.
-  Status CheckFloor(uint64_t bytes, uint64_t in_flight, bool may_evict, const std::string& what);
-  Status CheckQuota(uint64_t bytes, uint64_t in_flight, bool may_evict, const std::string& what);
+  Status CheckFloor(uint64_t bytes, uint64_t in_flight, Evict evict, const std::string& what);
+  Status CheckQuota(uint64_t bytes, uint64_t in_flight, Evict evict, const std::string& what);
+  uint64_t EvictableBytes();
   // Runs a catalog change that must work on a full disk: on NoSpace, the
   // reserve is released and the change tried again.
   Status WithReserve(const std::function<Status()>& change);
@@ -283,7 +290,13 @@ class Engine {
   // Opens a file the principal may read (the rule or the user allowed it).
   Status OpenAllowed(const Principal& who, const Digest& digest, const OpenOptions& options, int* fd,
                      FileInfo* info);
-  Status StorePrivate(const Principal& who, const Digest& digest, const StoreRequest& request, FileInfo* info);
+  // OpenAllowed for OpenFileAsync: a sandboxed caller's copy (no view) is
+  // made on a worker.
+  void OpenPublicAsync(const Principal& who, const Digest& digest, const OpenOptions& options, OpenDone done);
+  static constexpr int kMaxCopiesInFlight = 2;
+  std::atomic<int> copies_in_flight_{0};
+  Status StorePrivate(const Principal& who, const Digest& digest, const StoreRequest& request,
+                      const std::function<Status(uint64_t)>& check_progress, FileInfo* info);
   // Blocking: the keyring and the decryption. With options.stream, *stream
   // is left to pump the pipe whose read end is *fd.
   Status OpenPrivate(const Principal& who, const PrivateFileRecord& entry, const OpenOptions& options, int* fd,

@@ -125,17 +125,25 @@ Status Engine::Reconcile() {
   return Status::OK();
 }
 
-std::string Engine::Damage(const Digest& digest, const std::string& problem, bool try_repair, const FileStat* bad) {
+std::string Engine::Damage(const Digest& digest, const std::string& problem, bool try_repair, const FileStat* bad,
+                           const FileRecord* seen) {
   std::string moved_to;
   uint64_t size = 0;
   {
+    // What the caller saw was read without this lock: act only if nothing
+    // changed since (a store may have repaired the file meanwhile).
     std::lock_guard<std::mutex> lock(LockFor(digest));
     FileRecord record;
     if (!catalog_->GetFile(digest, &record).ok()) return {};  // deleted meanwhile
+    if (seen != nullptr && (!(record.disk == seen->disk) || record.damaged() != seen->damaged())) return {};
     size = record.size;
     FileStat now;
     const bool present = blobs_.StatBlob(digest, &now).ok();
     if (bad != nullptr && present && now.ino != bad->ino) return {};  // replaced meanwhile by a store
+    if (bad == nullptr && present && record.disk.known() &&
+        record.disk == DiskIdentity{now.ino, now.mtime_ns, now.ctime_ns}) {
+      return {};  // it was absent, and the committed file is back
+    }
     if (present) {
       Status s = blobs_.QuarantineBlob(digest, "damaged", &moved_to);
       if (!s.ok()) {
@@ -214,7 +222,15 @@ void Engine::VerifyPublic(const FileRecord& record, VerifyResult* result) {
   Status s = blobs_.OpenBlob(record.digest, &fd, &st);
   if (!s.ok()) {
     result->problem = s.code() == Code::kNotFound ? "its bytes are gone from the store" : s.message();
-    if (s.code() == Code::kNotFound || s.code() == Code::kIOError) Damage(record.digest, result->problem, false);
+    FileStat there;
+    if (s.code() == Code::kNotFound) {
+      Damage(record.digest, result->problem, false, nullptr, &record);
+    } else if (s.code() == Code::kIOError && blobs_.StatBlob(record.digest, &there).ok() &&
+               there.type != FileStat::Type::kRegular) {
+      Damage(record.digest, result->problem, false, &there, &record);
+    } else {
+      result->state = "unreadable";  // a passing failure: reported, not marked
+    }
     return;
   }
   FdCloser closer{fd};
@@ -222,20 +238,21 @@ void Engine::VerifyPublic(const FileRecord& record, VerifyResult* result) {
   uint64_t size = 0;
   s = HashFile(fd, blobs_.BlobPath(record.digest), &found, &size, &cancelled_);
   if (!s.ok()) {
+    result->state = "unreadable";  // a read error this time: reported, not marked
     result->problem = s.message();
     return;
   }
   if (found != record.digest || size != record.size) {
     result->problem = "its bytes do not match: found " + found.ToString() + " (" + std::to_string(size) +
                       " bytes), stored " + std::to_string(record.size) + " bytes";
-    Damage(record.digest, result->problem, /*try_repair=*/false, &st);
+    Damage(record.digest, result->problem, /*try_repair=*/false, &st, &record);
     return;
   }
   const DiskIdentity disk = IdentityOf(st);
   if (record.disk.known() && disk != record.disk) {
     // Right bytes, but the inode changed (a mode change, a write that put
     // the same bytes back): someone may hold it writable. A fresh copy.
-    std::string moved_to = Damage(record.digest, "changed on disk after it was stored", false, &st);
+    std::string moved_to = Damage(record.digest, "changed on disk after it was stored", false, &st, &record);
     s = moved_to.empty() ? Status::IOError("not quarantined") : RepairFrom(record.digest, record.size, moved_to);
     if (!s.ok()) {
       result->problem = "changed on disk after it was stored; " + s.message();
@@ -389,7 +406,12 @@ void Engine::ScrubLoop() {
     lock.unlock();
     LowerThreadIoPriority(/*idle=*/true);
     std::vector<VerifyResult> results;
-    Status s = Verify({}, &results);
+    Status s;
+    try {
+      s = Verify({}, &results);
+    } catch (const std::exception& e) {
+      s = Status::IOError(std::string("scrub failed: ") + e.what());
+    }
     if (s.ok()) {
       const auto damaged = std::count_if(results.begin(), results.end(),
                                          [](const VerifyResult& r) { return r.state != "ok"; });

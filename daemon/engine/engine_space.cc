@@ -1,6 +1,7 @@
 // The engine's space policy: the free-space floor, the quota, the reserve
 // that lets deletes commit on a full disk, and eviction (Collect).
 #include <algorithm>
+#include <cstdint>
 
 #include "daemon/crypto/sealed_file.h"
 #include "daemon/engine/engine.h"
@@ -45,64 +46,87 @@ Status Engine::StoreBytes(uint64_t* bytes) {
   return Status::OK();
 }
 
-Status Engine::CheckFloor(uint64_t bytes, uint64_t in_flight, bool may_evict, const std::string& what) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    FsSpace fs;
-    Status s = options_.env->GetFsSpace(options_.root, &fs);
-    if (!s.ok()) return s;
-    const uint64_t floor = FloorFor(fs);
-    const uint64_t needed = bytes + in_flight + floor;
-    if (fs.available >= needed) return Status::OK();
-    if (may_evict && attempt == 0) {
-      CollectResult evicted;
-      s = EvictFor(needed - fs.available, &evicted);
-      if (!s.ok()) return s;
-      if (evicted.files_deleted > 0) continue;
-    }
-    return Status::NoSpace(what + " would leave " + Bytes(fs.available > bytes + in_flight ? fs.available - bytes - in_flight : 0) +
-                           " free on the file system of " + options_.root + "; costore keeps at least " +
-                           Bytes(floor) + " free (setting min-free-space)");
+uint64_t Engine::EvictableBytes() {
+  std::vector<FileRecord> files;
+  if (!catalog_->ListFiles(&files).ok()) return 0;
+  uint64_t sum = 0;
+  for (const FileRecord& f : files) {
+    if (!f.pinned) sum += f.size;
   }
-  return Status::OK();
+  return sum;
 }
 
-Status Engine::CheckQuota(uint64_t bytes, uint64_t in_flight, bool may_evict, const std::string& what) {
+// Evicting is never done for a promise: a store of known size is admitted
+// when it would fit once the evictable files were gone (kCount), and files
+// are evicted only as its bytes actually arrive (kEvict, from
+// CheckGrowth), a step at a time. A caller that claims a huge size and
+// sends nothing deletes nothing.
+Status Engine::CheckFloor(uint64_t bytes, uint64_t in_flight, Evict evict, const std::string& what) {
+  FsSpace fs;
+  Status s = options_.env->GetFsSpace(options_.root, &fs);
+  if (!s.ok()) return s;
+  const uint64_t floor = FloorFor(fs);
+  const uint64_t needed = bytes + in_flight + floor;
+  if (fs.available >= needed) return Status::OK();
+  const uint64_t missing = needed - fs.available;
+  if (evict != Evict::kNever && EvictableBytes() >= missing) {
+    if (evict == Evict::kCount) return Status::OK();
+    CollectResult evicted;
+    s = EvictFor(missing, &evicted);
+    if (!s.ok()) return s;
+    s = options_.env->GetFsSpace(options_.root, &fs);
+    if (!s.ok()) return s;
+    if (fs.available >= needed) return Status::OK();
+  }
+  return Status::NoSpace(what + " would leave " +
+                         Bytes(fs.available > bytes + in_flight ? fs.available - bytes - in_flight : 0) +
+                         " free on the file system of " + options_.root + "; costore keeps at least " +
+                         Bytes(floor) + " free (setting min-free-space)");
+}
+
+Status Engine::CheckQuota(uint64_t bytes, uint64_t in_flight, Evict evict, const std::string& what) {
   const uint64_t quota = GetSpaceSettings().quota;
   if (quota == 0) return Status::OK();
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    uint64_t used = 0;
-    Status s = StoreBytes(&used);
+  uint64_t used = 0;
+  Status s = StoreBytes(&used);
+  if (!s.ok()) return s;
+  const uint64_t total = used + in_flight + bytes;
+  if (total <= quota) return Status::OK();
+  if (evict != Evict::kNever && EvictableBytes() >= total - quota) {
+    if (evict == Evict::kCount) return Status::OK();
+    CollectResult evicted;
+    s = EvictFor(total - quota, &evicted);
+    if (!s.ok()) return s;
+    s = StoreBytes(&used);
     if (!s.ok()) return s;
     if (used + in_flight + bytes <= quota) return Status::OK();
-    if (may_evict && attempt == 0) {
-      CollectResult evicted;
-      s = EvictFor(used + in_flight + bytes - quota, &evicted);
-      if (!s.ok()) return s;
-      if (evicted.files_deleted > 0) continue;
-    }
-    return Status::QuotaExceeded(what + " would bring the store to " + Bytes(used + in_flight + bytes) +
-                                 ", past its quota of " + Bytes(quota) + " (setting quota)");
   }
-  return Status::OK();
+  return Status::QuotaExceeded(what + " would bring the store to " + Bytes(used + in_flight + bytes) +
+                               ", past its quota of " + Bytes(quota) + " (setting quota)");
 }
 
-Status Engine::MakeRoomFor(uint64_t bytes, uint64_t in_flight) {
-  const bool may_evict = GetSpaceSettings().auto_collect;
+Status Engine::MakeRoomFor(uint64_t bytes, uint64_t in_flight, bool* evict_as_it_grows) {
+  const Evict evict = GetSpaceSettings().auto_collect ? Evict::kCount : Evict::kNever;
   const std::string what = "storing " + Bytes(bytes);
-  Status s = CheckFloor(bytes, in_flight, may_evict, what);
-  if (s.ok()) s = CheckQuota(bytes, in_flight, may_evict, what);
+  Status s = CheckFloor(bytes, in_flight, evict, what);
+  if (s.ok()) s = CheckQuota(bytes, in_flight, evict, what);
+  // Room that eviction would make is made as the bytes arrive.
+  *evict_as_it_grows = s.ok() && evict == Evict::kCount;
   return s;
 }
 
-Status Engine::CheckGrowth(uint64_t written) {
+Status Engine::CheckGrowth(uint64_t written, uint64_t own_reservation) {
   // Looked at every BlobStore::kProgressCheckBytes: the disk must have room
   // for the next step above the floor, so that no step crosses it. The
   // quota is checked against what arrived (and again, exactly, once the
-  // size is known).
-  const bool may_evict = GetSpaceSettings().auto_collect;
-  const std::string what = "a store of unknown size, after " + Bytes(written) + ",";
-  Status s = CheckFloor(BlobStore::kProgressCheckBytes, reserved_bytes_.load(), may_evict, what);
-  if (s.ok()) s = CheckQuota(written, reserved_bytes_.load(), may_evict, what);
+  // size is known). Other stores' promises count; this one's own does not
+  // (what it wrote is already on disk).
+  const Evict evict = GetSpaceSettings().auto_collect ? Evict::kEvict : Evict::kNever;
+  const uint64_t others = reserved_bytes_.load() - std::min(reserved_bytes_.load(), own_reservation);
+  const std::string what =
+      std::string(own_reservation == 0 ? "a store of unknown size" : "a store") + ", after " + Bytes(written) + ",";
+  Status s = CheckFloor(BlobStore::kProgressCheckBytes, others, evict, what);
+  if (s.ok()) s = CheckQuota(written, others, evict, what);
   return s;
 }
 
@@ -163,12 +187,18 @@ Status Engine::Collect(const CollectOptions& options, CollectResult* result) {
   const int64_t now = options_.env->NowMicros();
   CollectResult out;
   for (const FileRecord& file : files) {
-    const bool stale = options.unused_for_s &&
-                       now - file.last_used_us >= static_cast<int64_t>(*options.unused_for_s) * 1'000'000;
+    // Saturating: an absurd "unused-for" selects nothing rather than
+    // overflowing into everything.
+    const int64_t unused_us = *options.unused_for_s > static_cast<uint64_t>(INT64_MAX / 1'000'000)
+                                  ? INT64_MAX
+                                  : static_cast<int64_t>(*options.unused_for_s) * 1'000'000;
+    const bool stale = options.unused_for_s && now - file.last_used_us >= unused_us;
     const bool over = options.target_size && used > *options.target_size;
     if (!stale && !over) continue;
     if (!options.dry_run) {
       std::lock_guard<std::mutex> lock(LockFor(file.digest));
+      FileRecord now_record;
+      if (!catalog_->GetFile(file.digest, &now_record).ok() || now_record.pinned) continue;  // pinned meanwhile
       s = RemovePublic(file.digest);
       if (s.code() == Code::kNotFound) continue;
       if (!s.ok()) return s;

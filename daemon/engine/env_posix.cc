@@ -773,6 +773,16 @@ Status PosixEnv::OpenReadOnlyView(const std::string& root, int* dir_fd) {
                                     : "the helper process failed";
     return Status::IOError("no read-only view of " + root + ": " + step);
   }
+  // The child found the store by its path: make sure that is still the
+  // directory this process locked (the path may go through a link that
+  // was repointed meanwhile).
+  Place place = Locate(root);
+  struct stat view_st {}, root_st {};
+  if (place.confined() && (::fstat(view, &view_st) != 0 || ::fstat(place.dir_fd, &root_st) != 0 ||
+                           view_st.st_dev != root_st.st_dev || view_st.st_ino != root_st.st_ino)) {
+    ::close(view);
+    return Status::IOError("no read-only view of " + root + ": its path now leads to another directory");
+  }
   *dir_fd = view;
   return Status::OK();
 }

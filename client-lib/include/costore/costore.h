@@ -191,6 +191,7 @@ typedef struct costore_space {
 #define COSTORE_STATE_OK "ok"
 #define COSTORE_STATE_DAMAGED "damaged"
 #define COSTORE_STATE_ABSENT "absent" /* costore_client_verify only */
+#define COSTORE_STATE_UNREADABLE "unreadable" /* costore_client_verify only: a read failed this time */
 
 /* The keys of costore_client_set_setting_string / _uint32 / _uint64 / _bool. */
 #define COSTORE_SETTING_CONSENT_POLICY "consent-policy"     /* string: "ask" or "deny" */

@@ -96,6 +96,9 @@ inline constexpr std::string_view kStateOk = "ok";
 // stored again. The library reports any state it does not know as this.
 inline constexpr std::string_view kStateDamaged = "damaged";
 inline constexpr std::string_view kStateAbsent = "absent";  // Verify: the digest is not stored
+// Verify: reading the file failed this time (no descriptors left, an I/O
+// error); nothing was marked, try again.
+inline constexpr std::string_view kStateUnreadable = "unreadable";
 
 // One file of the store, as the manager sees it (List, Stat).
 struct FileEntry {
@@ -128,7 +131,7 @@ struct VerifyResult {
   // Private entries only: the principal that stored it ("" for public ones).
   std::string owner_app{};
   std::string owner_origin{};
-  std::string state{};    // kStateOk, kStateDamaged or kStateAbsent (the digest is not stored)
+  std::string state{};    // kStateOk, kStateDamaged, kStateAbsent (the digest is not stored) or kStateUnreadable
   std::string problem{};  // what was wrong, in plain words; "" when ok
   uint64_t size = 0;
 };

@@ -31,10 +31,11 @@ class EngineIntegrityTest : public ::testing::Test {
     Reopen();
   }
 
-  void Reopen() {
+  void Reopen(Env* env = Env::Default()) {
     engine_.reset();
     EngineOptions options;
     options.root = root_;
+    options.env = env;
     Status s = Engine::Open(options, &engine_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
@@ -246,6 +247,127 @@ TEST_F(EngineIntegrityTest, AnInterruptedDeleteIsFinishedAtStart) {
   FileRecord record;
   EXPECT_EQ(engine_->Stat(DigestText(data), &record).code(), Code::kNotFound);
   EXPECT_TRUE(test::FilesBelow(root_ + "/ingest").empty());
+}
+
+// Review findings: each of these failed before its fix.
+
+TEST_F(EngineIntegrityTest, AutoCollectNeverEvictsForAStoreThatOnlyClaimsASize) {
+  const std::string a = test::RandomBytes(100'000, 9), b = test::RandomBytes(100'000, 10);
+  ASSERT_TRUE(Store(a).ok());
+  ASSERT_TRUE(Store(b).ok());
+  ASSERT_TRUE(engine_->SetSetting("auto-collect", true).ok());
+  ASSERT_TRUE(engine_->SetSetting("quota", uint64_t{250'000}).ok());
+  // A caller claims 2^49 bytes: more than eviction could ever make room for.
+  StoreRequest huge;
+  huge.size = uint64_t{1} << 49;
+  Status s = test::StoreBytes(engine_.get(), kOwner, "tiny", huge, nullptr);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(Open(a), a);
+  EXPECT_EQ(Open(b), b);
+  // It claims 150 KB (room if one file went) but sends 4 bytes: the files
+  // are evicted only as bytes arrive, so none goes.
+  StoreRequest liar;
+  liar.size = 150'000;
+  s = test::StoreBytes(engine_.get(), kOwner, "tiny", liar, nullptr);
+  EXPECT_EQ(s.code(), Code::kDigestMismatch) << s.ToString();
+  EXPECT_EQ(Open(a), a);
+  EXPECT_EQ(Open(b), b);
+  // An honest store of that size gets its room: the least recently used
+  // file goes, once the bytes are in, and the quota holds.
+  const std::string c = test::RandomBytes(150'000, 13);
+  s = test::StoreBytes(engine_.get(), kOwner, c, liar, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Open(a), "NotFound");
+  EXPECT_EQ(Open(b), b);
+  EXPECT_EQ(Open(c), c);
+  SpaceReport space;
+  ASSERT_TRUE(engine_->Space(&space).ok());
+  EXPECT_LE(space.store_bytes, 250'000u);
+}
+
+// Fails chosen opens with EMFILE, as a daemon out of descriptors would.
+class OutOfDescriptorsEnv : public EnvWrapper {
+ public:
+  using EnvWrapper::EnvWrapper;
+  std::atomic<int> failures{0};
+  Status OpenReadOnly(const std::string& path, int* fd, FileStat* st) override {
+    if (failures > 0 && path.find("/blobs/") != std::string::npos) {
+      --failures;
+      return Status::FromErrno("open " + path, EMFILE);
+    }
+    return EnvWrapper::OpenReadOnly(path, fd, st);
+  }
+  Status OpenReadOnlyBeneath(int dir_fd, const std::string& relative, const std::string& path, int* fd,
+                             FileStat* st) override {
+    if (failures > 0) {
+      --failures;
+      return Status::FromErrno("open " + path, EMFILE);
+    }
+    return EnvWrapper::OpenReadOnlyBeneath(dir_fd, relative, path, fd, st);
+  }
+};
+
+TEST_F(EngineIntegrityTest, APassingOpenFailureIsAnErrorNotDamage) {
+  OutOfDescriptorsEnv env(Env::Default());
+  Reopen(&env);
+  const std::string data = test::RandomBytes(10'000, 11);
+  ASSERT_TRUE(Store(data).ok());
+  env.failures = 1;
+  EXPECT_EQ(Open(data), "IOError");
+  EXPECT_FALSE(Stat(data).damaged());
+  EXPECT_TRUE(Quarantine().empty());
+  EXPECT_TRUE(Open(data) == data);
+  env.failures = 1;
+  std::vector<VerifyResult> results;
+  ASSERT_TRUE(engine_->Verify({}, &results).ok());
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].state, "unreadable");
+  EXPECT_FALSE(Stat(data).damaged());
+}
+
+TEST_F(EngineIntegrityTest, AForgottenSiteFileNeverComesBack) {
+  const Principal site{"/usr/bin/browser", "https://forgotten.example"};
+  const std::string data = test::RandomBytes(10'000, 12);
+  ASSERT_TRUE(test::StoreBytes(engine_.get(), site, data, StoreRequest{}, nullptr).ok());
+  // A failure moving the blob aside: nothing is forgotten (before the fix,
+  // the record went and the blob stayed, to be re-indexed at next start).
+  test::FaultInjectionEnv faulty(Env::Default());
+  Reopen(&faulty);
+  faulty.fail_rename = true;
+  ForgetResult result;
+  EXPECT_FALSE(engine_->ForgetOrigin(site.origin, &result).ok());
+  faulty.fail_rename = false;
+  EXPECT_TRUE(Stat(data).digest.ToString() == DigestText(data));
+  ASSERT_TRUE(engine_->ForgetOrigin(site.origin, &result).ok());
+  EXPECT_EQ(result.deleted_files.size(), 1u);
+  Reopen();
+  FileRecord record;
+  EXPECT_EQ(engine_->Stat(DigestText(data), &record).code(), Code::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(BlobPath(data)));
+}
+
+TEST_F(EngineIntegrityTest, AStrayWithAVeryLongNameDoesNotStopTheStart) {
+  engine_.reset();
+  const std::string dir = root_ + "/blobs/sha256/ab";
+  std::filesystem::create_directories(dir);
+  test::WriteFile(dir + "/" + std::string(240, 'z'), "stray");
+  Reopen();
+  EXPECT_EQ(Quarantine().size(), 1u);
+}
+
+TEST_F(EngineIntegrityTest, ALinkedCatalogSideFileIsQuarantinedNeverFollowed) {
+  engine_.reset();
+  const std::string victim = dir_.Join("victim");
+  test::WriteFile(victim, "the user's file");
+  ASSERT_EQ(::chmod(victim.c_str(), 0644), 0);
+  std::filesystem::remove(root_ + "/catalog.db-wal");
+  ASSERT_EQ(::symlink(victim.c_str(), (root_ + "/catalog.db-wal").c_str()), 0);
+  Reopen();
+  struct stat st {};
+  ASSERT_EQ(::stat(victim.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);  // its mode untouched
+  EXPECT_EQ(test::ReadFile(victim), "the user's file");
+  EXPECT_EQ(Quarantine().size(), 1u);
 }
 
 }  // namespace
