@@ -415,13 +415,27 @@ Status BlobStore::Init(InitReport* report) {
       const std::string name = entry.name.substr(0, entry.name.size() - kDeleting.size());
       Digest digest;
       if (name.size() == 64 && Digest::Parse("sha256:" + name, &digest).ok()) {
+        // Left in place: it marks a removal to finish until its record is
+        // gone (FinishRemove), so that a crash during this start still
+        // finds it.
         report->interrupted_removals.push_back(digest);
+        continue;
       }
     }
     s = env_->RemoveFile(path);
     if (!s.ok() && s.code() != Code::kNotFound) return s;
   }
-  return env_->SyncDir(ingest_dir_);
+  s = env_->SyncDir(ingest_dir_);
+  if (!s.ok()) return s;
+  // Directories made above are durable only once their parents are synced
+  // (on file systems without a journal that commits everything at once):
+  // the store's own entry in its parent too.
+  const std::string parent = root_.substr(0, std::max<size_t>(root_.rfind('/'), 1));
+  for (const std::string& dir : {parent, root_, root_ + "/blobs", root_ + "/private"}) {
+    s = env_->SyncDir(dir);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
 }
 
 Status BlobStore::UseReadOnlyView() {
@@ -516,6 +530,9 @@ Status BlobStore::Commit(StagedBlob* staged, FileStat* committed, bool* existed)
   }
   staged->path_.clear();
   s = env_->SyncDir(fan_out_dir);
+  // The old name's removal too: otherwise, after a power cut, the blob can
+  // keep its ingest/ name, whose removal at start moves its ctime.
+  if (s.ok() && !*existed) s = env_->SyncDir(ingest_dir_);
   if (!s.ok()) return s;
   // Taken after the rename, which changes the inode's ctime.
   return env_->Stat(target, committed);

@@ -34,7 +34,12 @@
 // rename, directory fsync). A removal first renames the blob into ingest/
 // as <name>.deleting (durable), then the caller drops its record, then the
 // file is unlinked; Init reports the .deleting names it finds, so that a
-// removal interrupted before its record was dropped is finished, not undone.
+// removal interrupted before its record was dropped is finished, not undone;
+// the .deleting file stays until the engine has dropped the record, so a
+// crash during that start finds it again. New directories are made durable
+// in their parents (the store's own entry included) before Init returns,
+// and a commit syncs both the fan-out directory and ingest/, so that after a
+// power cut a blob never keeps its ingest/ name.
 #pragma once
 
 #include <atomic>
@@ -119,7 +124,8 @@ class BlobStore {
   static constexpr uint64_t kProgressCheckBytes = uint64_t{8} << 20;
 
   // Creates or checks the layout, writes CACHEDIR.TAG, and empties ingest/
-  // (regular files and links are removed; anything else is quarantined).
+  // (regular files and links are removed, but for the .deleting files it
+  // reports; anything else is quarantined).
   // The engine holds the root's StoreLock.
   Status Init(InitReport* report);
 

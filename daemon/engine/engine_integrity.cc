@@ -35,12 +35,17 @@ struct FdCloser {
 Status Engine::FinishInterruptedRemovals(const InitReport& report) {
   for (const Digest& digest : report.interrupted_removals) {
     // The blob was moved out before its record was dropped; if the record
-    // is still there, the removal was interrupted: finish it.
+    // is still there (and no blob took its place), the removal was
+    // interrupted: finish it. The .deleting file goes only after the
+    // record (FULL sync): a crash in between finds it again.
     FileRecord record;
-    if (!catalog_->GetFile(digest, &record).ok() || blobs_.Contains(digest)) continue;
-    Status s = catalog_->DeleteFile(digest);
-    if (!s.ok() && s.code() != Code::kNotFound) return s;
-    LogWarning("finished deleting " + digest.ToString() + ", which a crash interrupted");
+    if (catalog_->GetFile(digest, &record).ok() && !blobs_.Contains(digest)) {
+      Status s = catalog_->DeleteFile(digest);
+      if (!s.ok() && s.code() != Code::kNotFound) return s;
+      LogWarning("finished deleting " + digest.ToString() + ", which a crash interrupted");
+    }
+    Status s = blobs_.FinishRemove(digest);
+    if (!s.ok()) return s;
   }
   return Status::OK();
 }

@@ -860,6 +860,10 @@ TEST_F(BlobStoreTest, InitReportsAnInterruptedRemoval) {
   InitReport report;
   ASSERT_TRUE(restarted.Init(&report).ok());
   EXPECT_THAT(report.interrupted_removals, ElementsAre(DigestOf("half deleted")));
+  // Kept until the engine has dropped the record: a crash during this
+  // start must still find it.
+  EXPECT_THAT(IngestFiles(), ElementsAre(DigestOf("half deleted").hex() + ".deleting"));
+  ASSERT_TRUE(restarted.FinishRemove(DigestOf("half deleted")).ok());
   EXPECT_THAT(IngestFiles(), IsEmpty());
 }
 
