@@ -70,8 +70,10 @@ void ThrowIfError(const Status& status) {
 }  // namespace
 
 sdbus::Error ToDbusError(const Status& status) {
+  // Messages may carry what a caller sent (an origin, a name, a path);
+  // sd-bus sends no reply at all for a string that is not UTF-8.
   return sdbus::Error(std::string(ipc::kErrorPrefix) + std::string(CodeName(status.code())),
-                      status.message());
+                      ValidUtf8(status.message()));
 }
 
 // ---------------------------------------------------------------------------

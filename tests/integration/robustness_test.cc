@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <filesystem>
 #include <thread>
 
@@ -203,6 +204,42 @@ TEST_F(RobustnessTest, OrphanBlobsAndLostRecordsAreReconciledAtStart) {
   std::string bytes;
   EXPECT_EQ(again->TryOpen("", DigestOf(lost), &bytes), "");
   EXPECT_EQ(bytes, lost);
+}
+
+// A refusal quoting a hostile argument must still be sent: D-Bus refuses
+// strings that are not UTF-8, and an error message cut in the middle of a
+// character used to leave the caller with no reply at all.
+TEST_F(RobustnessTest, HostileNonAsciiArgumentsGetAnErrorReply) {
+  auto client = harness_.Connect();
+  std::string arabic_digits;
+  for (int i = 0; i < 64; ++i) arabic_digits += "\u0661";  // U+0661, two bytes each
+  const std::string long_name = [] {
+    std::string n;
+    for (int i = 0; i < 600; ++i) n += "\u00e9";
+    return n;
+  }();
+  auto error_of = [](const std::function<void()>& call) -> std::string {
+    try {
+      call();
+    } catch (const sdbus::Error& e) {
+      return e.getName();
+    }
+    return "";
+  };
+  const std::string prefix = "io.github.costore.Error.";
+  EXPECT_THAT(client->TryStore("", "sha256:" + arabic_digits, PipeFrom("x"), {}), ::testing::StartsWith(prefix));
+  EXPECT_THAT(client->TryStore("https://\u00e9\u00e9\u00e9.example/" + arabic_digits, DigestOf("x"), PipeFrom("x"), {}),
+              ::testing::StartsWith(prefix));
+  EXPECT_THAT(client->TryStore("", DigestOf("x"), PipeFrom("x"), {{"name", sdbus::Variant(long_name)}}),
+              ::testing::StartsWith(prefix));
+  EXPECT_THAT(client->TryOpen("", "sha256:" + arabic_digits, nullptr), ::testing::StartsWith(prefix));
+  EXPECT_THAT(error_of([&] { client->Stat("sha256:" + arabic_digits); }), ::testing::StartsWith(prefix));
+  EXPECT_THAT(error_of([&] { client->Delete("sha256:" + arabic_digits); }), ::testing::StartsWith(prefix));
+  EXPECT_THAT(error_of([&] { client->Grant("/usr/bin/x", "", "sha256:" + arabic_digits); }),
+              ::testing::StartsWith(prefix));
+  EXPECT_THAT(error_of([&] { client->ForgetOrigin("https://" + long_name); }), ::testing::StartsWith(prefix));
+  EXPECT_THAT(error_of([&] { client->SetSetting(long_name, sdbus::Variant(uint32_t{1})); }),
+              ::testing::StartsWith(prefix));
 }
 
 TEST_F(RobustnessTest, StoreLayoutIsPrivateAndBlobsAreReadOnly) {
