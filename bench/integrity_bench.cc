@@ -42,40 +42,6 @@ using costore::test::Dict;
   std::exit(1);
 }
 
-// Swaps the harness's costored for `path` (its own store), as
-// store_open_bench does.
-pid_t StartOther(DaemonHarness& harness, const std::string& path) {
-  harness.StopDaemon(SIGTERM);
-  auto connection = sdbus::createSessionBusConnectionWithAddress(harness.address());
-  auto bus = sdbus::createProxy(*connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
-  auto has_owner = [&] {
-    bool has = false;
-    bus->callMethod("NameHasOwner").onInterface("org.freedesktop.DBus")
-        .withArguments(std::string(costore::ipc::kBusName)).storeResultsTo(has);
-    return has;
-  };
-  for (int i = 0; i < 500 && has_owner(); ++i) ::usleep(10'000);
-  std::vector<std::string> argv = {path, "--store", harness.scratch("store-b")};
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "DBUS_SESSION_BUS_ADDRESS=", 25) != 0) env_strings.emplace_back(*e);
-  }
-  env_strings.push_back("DBUS_SESSION_BUS_ADDRESS=" + harness.address());
-  std::vector<char*> env;
-  for (auto& e : env_strings) env.push_back(e.data());
-  env.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, path.c_str(), nullptr, nullptr, args.data(), env.data()) != 0) Fail("spawn " + path);
-  for (int i = 0; i < 1000; ++i) {
-    if (has_owner()) return pid;
-    ::usleep(10'000);
-  }
-  Fail(path + " did not take its bus name");
-}
-
 struct Target {
   std::string label;
   std::unique_ptr<DaemonHarness> harness;
@@ -141,7 +107,7 @@ int main(int argc, char** argv) {
     t.label = label;
     t.harness = std::make_unique<DaemonHarness>();
     if (!other.empty()) {
-      t.other = StartOther(*t.harness, other);
+      t.other = t.harness->StartOtherDaemon(other);
     } else if (!args.empty()) {
       t.harness->StopDaemon(SIGTERM);
       t.harness->StartDaemon(args);

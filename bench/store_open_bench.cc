@@ -379,58 +379,6 @@ struct Daemon {
   }
 };
 
-// Replaces the harness's costored with the binary at `path` (same arguments
-// as the harness gives its own), on the harness's bus; waits until it answers.
-pid_t StartOtherDaemon(DaemonHarness& harness, const std::string& path) {
-  auto connection = sdbus::createSessionBusConnectionWithAddress(harness.address());
-  auto bus = sdbus::createProxy(*connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
-  auto has_owner = [&] {
-    bool has = false;
-    bus->callMethod("NameHasOwner")
-        .onInterface("org.freedesktop.DBus")
-        .withArguments(std::string(costore::ipc::kBusName))
-        .storeResultsTo(has);
-    return has;
-  };
-  harness.StopDaemon(SIGTERM);
-  for (int i = 0; i < 500 && has_owner(); ++i) ::usleep(10'000);  // the bus sees it gone
-  const std::string log = harness.scratch("costored-b.log");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  // A store of its own: the harness's daemon already made one, maybe with a
-  // newer catalog schema than this binary knows.
-  std::vector<std::string> argv = {path, "--store", harness.scratch("store-b"), "--verbose"};
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "DBUS_SESSION_BUS_ADDRESS=", 25) != 0) env_strings.emplace_back(*e);
-  }
-  env_strings.push_back("DBUS_SESSION_BUS_ADDRESS=" + harness.address());
-  std::vector<char*> env;
-  for (auto& e : env_strings) env.push_back(e.data());
-  env.push_back(nullptr);
-  pid_t pid = -1;
-  const int err = posix_spawn(&pid, path.c_str(), &actions, nullptr, args.data(), env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (err != 0) {
-    errno = err;
-    Fail(Errno("spawn " + path));
-  }
-  for (int i = 0; i < 1000; ++i) {
-    if (has_owner()) return pid;
-    if (::waitpid(pid, nullptr, WNOHANG) == pid) {
-      std::ifstream in(log);
-      Fail(path + " exited at start:\n" + std::string(std::istreambuf_iterator<char>(in), {}));
-    }
-    ::usleep(10'000);
-  }
-  std::ifstream in(log);
-  Fail(path + " did not take its bus name:\n" + std::string(std::istreambuf_iterator<char>(in), {}));
-}
-
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
@@ -500,7 +448,7 @@ int Run(const Options& options) {
   } reap_b{&daemon_b.pid};
   if (with_b) {
     harness_b = std::make_unique<DaemonHarness>();
-    daemon_b.pid = StartOtherDaemon(*harness_b, options.costored_b);
+    daemon_b.pid = harness_b->StartOtherDaemon(options.costored_b);
     daemon_b.Connect(*harness_b);
     std::printf("costore-b: %s, pid %d, store %s\n", options.costored_b.c_str(), static_cast<int>(daemon_b.pid),
                 harness_b->scratch("store-b").c_str());

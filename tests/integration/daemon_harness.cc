@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,9 +14,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <stdexcept>
 #include <thread>
 
 #include "costore-ipc/names.h"
+
+extern char** environ;
 
 namespace costore::test {
 namespace {
@@ -137,6 +142,56 @@ DaemonHarness::~DaemonHarness() {
     waitpid(bus_pid_, nullptr, 0);
   }
 }
+
+pid_t DaemonHarness::StartOtherDaemon(const std::string& path) {
+  auto connection = sdbus::createSessionBusConnectionWithAddress(address_);
+  auto bus = sdbus::createProxy(*connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+  auto has_owner = [&] {
+    bool has = false;
+    bus->callMethod("NameHasOwner")
+        .onInterface("org.freedesktop.DBus")
+        .withArguments(std::string(costore::ipc::kBusName))
+        .storeResultsTo(has);
+    return has;
+  };
+  StopDaemon(SIGTERM);
+  for (int i = 0; i < 500 && has_owner(); ++i) ::usleep(10'000);  // the bus sees it gone
+  const std::string log = scratch("costored-b.log");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  // A store of its own: the harness's daemon already made one, maybe with a
+  // newer catalog schema than this binary knows.
+  std::vector<std::string> argv = {path, "--store", scratch("store-b"), "--verbose"};
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "DBUS_SESSION_BUS_ADDRESS=", 25) != 0) env_strings.emplace_back(*e);
+  }
+  env_strings.push_back("DBUS_SESSION_BUS_ADDRESS=" + address_);
+  std::vector<char*> env;
+  for (auto& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
+  pid_t pid = -1;
+  const int err = posix_spawn(&pid, path.c_str(), &actions, nullptr, args.data(), env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) {
+    throw std::runtime_error("spawn " + path + ": " + std::strerror(err));
+  }
+  for (int i = 0; i < 1000; ++i) {
+    if (has_owner()) return pid;
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) {
+      std::ifstream in(log);
+      throw std::runtime_error(path + " exited at start:\n" + std::string(std::istreambuf_iterator<char>(in), {}));
+    }
+    ::usleep(10'000);
+  }
+  std::ifstream in(log);
+  throw std::runtime_error(path + " did not take its bus name:\n" + std::string(std::istreambuf_iterator<char>(in), {}));
+}
+
 
 void DaemonHarness::StartDaemon(const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = {COSTORED_PATH, "--store", store_dir_, "--verbose"};

@@ -56,6 +56,12 @@ class DaemonHarness {
 
   // Starts costored (with extra arguments) and waits until it owns its name.
   void StartDaemon(const std::vector<std::string>& extra_args = {});
+  // Replaces the harness's costored with the binary at `path` (say, a
+  // daemon built from another commit, for an A/B benchmark), with a store
+  // of its own, on the harness's bus; waits until it owns the name and
+  // returns its pid (the caller stops it). Throws std::runtime_error with
+  // its log when it does not start.
+  pid_t StartOtherDaemon(const std::string& path);
   // Sends `signo` and waits; returns the raw wait status.
   int StopDaemon(int signo = SIGTERM);
   pid_t daemon_pid() const { return daemon_pid_; }
