@@ -271,6 +271,9 @@ class TextAgent final : private AgentConnection,
     text += Indent(file_table.Render(), "    ");
     if (files.size() > kMaxFileLines) text += "    ... and " + std::to_string(files.size() - kMaxFileLines) + " more\n";
 
+    if (Get<bool>(request, "deferred")) {
+      text += "  it was told they are not here (policy ask-later): allowing lets it read them next time.\n";
+    }
     auto attribution = Get<std::vector<Dict>>(request, "attribution");
     if (attribution.empty()) {
       text += "  nobody else has stored or used them.\n";

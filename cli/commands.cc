@@ -436,6 +436,8 @@ int Consent(const client::Client& client, const ConsentArgs& args) {
   std::string policy = settings.consent_policy;
   if (policy == "ask") {
     policy += " (ask the consent agent; with none registered, start costore-consent --agent)";
+  } else if (policy == "ask-later") {
+    policy += " (answer at once as if the file were absent, then ask whether to allow it next time)";
   } else if (policy == "deny") {
     policy += " (never ask: only grants let a site or app read files others stored)";
   }

@@ -33,7 +33,7 @@ struct GrantArgs {
 };
 
 struct ConsentArgs {
-  std::optional<std::string> policy;  // "ask" or "deny"
+  std::optional<std::string> policy;  // "ask", "ask-later" or "deny"
   std::optional<uint32_t> timeout_s;
   std::optional<uint32_t> prompts_per_hour;
   bool json = false;

@@ -91,9 +91,10 @@ int Run(int argc, char** argv) {
   auto* consent_cmd = app.add_subcommand("consent", "Show the consent settings; with options, change them first");
   consent_cmd
       ->add_option("--policy", consent.policy,
-                   "ask: ask the consent agent, starting one if none is registered; "
-                   "deny: never ask, only grants let others read a file")
-      ->check(CLI::IsMember({"ask", "deny"}));
+                   "ask: ask the consent agent, starting one if none is registered, while the caller waits; "
+                   "ask-later: answer the caller at once as if the file were absent, and ask whether to allow "
+                   "it next time; deny: never ask, only grants let others read a file")
+      ->check(CLI::IsMember({"ask", "ask-later", "deny"}));
   consent_cmd->add_option("--timeout", consent.timeout_s,
                           "seconds to wait for an answer; no answer by then is a refusal (1-3600)");
   consent_cmd->add_option("--prompts-per-hour", consent.prompts_per_hour,

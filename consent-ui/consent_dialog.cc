@@ -132,7 +132,8 @@ ConsentDialog::ConsentDialog(const ConsentRequest& request, QWidget* parent)
   const QString files_phrase = request_.files.size() == 1
                                    ? QStringLiteral("a model file")
                                    : QStringLiteral("%1 model files").arg(request_.files.size());
-  setWindowTitle(QStringLiteral("Allow %1 to use %2?").arg(who, files_phrase));
+  setWindowTitle(request_.deferred ? QStringLiteral("Allow %1 to use %2 from now on?").arg(who, files_phrase)
+                                   : QStringLiteral("Allow %1 to use %2?").arg(who, files_phrase));
 
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(24, 22, 24, 18);
@@ -266,6 +267,14 @@ ConsentDialog::ConsentDialog(const ConsentRequest& request, QWidget* parent)
                : QStringLiteral("If you allow it, %1 can read %2.")
                      .arg(who, request_.files.size() == 1 ? QStringLiteral("this file") : QStringLiteral("these files")),
       "privacyNote", this);
+  if (request_.deferred) {
+    // Policy "ask-later": the asker was answered already.
+    note->setText(QStringLiteral("%1 was told that %2 not on this computer. If you allow it, it can read %3 "
+                                 "the next time it asks, and learn that %4 here.")
+                      .arg(who, request_.files.size() == 1 ? QStringLiteral("this file is") : QStringLiteral("these files are"),
+                           request_.files.size() == 1 ? QStringLiteral("it") : QStringLiteral("them"),
+                           request_.files.size() == 1 ? QStringLiteral("it is") : QStringLiteral("they are")));
+  }
   note->setWordWrap(true);
   MakeSecondary(note, kSecondaryScale);
   layout->addWidget(note);
@@ -298,6 +307,8 @@ ConsentDialog::ConsentDialog(const ConsentRequest& request, QWidget* parent)
   buttons->addStretch(1);
   buttons->addWidget(allow_once_);
   buttons->addWidget(allow_always_);
+  // Nothing is left to allow once when the asker was answered already.
+  allow_once_->setVisible(!request_.deferred);
   layout->addLayout(buttons);
 
   connect(deny_, &QPushButton::clicked, this, [this] { decide(kDeny); });

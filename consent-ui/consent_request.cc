@@ -95,6 +95,7 @@ bool ConsentRequest::FromVariantMap(const QVariantMap& map, ConsentRequest* out,
     *error = QStringLiteral("\"id\" is empty");
     return false;
   }
+  if (!Take(map, "deferred", &r.deferred, error, false)) return false;
   QList<QVariantMap> files;
   if (!ToMapList(map.value(QStringLiteral("files")), &files)) {
     *error = QStringLiteral("\"files\" is missing or not aa{sv}");
@@ -154,6 +155,7 @@ QVariantMap ConsentRequest::ToVariantMap() const {
   return {{QStringLiteral("id"), id},
           {QStringLiteral("app"), app},
           {QStringLiteral("origin"), origin},
+          {QStringLiteral("deferred"), deferred},
           {QStringLiteral("files"), QVariant::fromValue(file_maps)},
           {QStringLiteral("attribution"), QVariant::fromValue(attribution_maps)}};
 }

@@ -28,6 +28,9 @@ struct ConsentRequest {
   QString origin;
   QList<RequestedFile> files;
   QList<Attribution> attribution;
+  // The asker was already told the files are not here (policy
+  // "ask-later"): the question is whether to allow it from now on.
+  bool deferred = false;
 
   // Reads the request as ConsentAgent1 defines it. Accepts nested aa{sv}
   // both as they arrive from QtDBus (QDBusArgument) and as plain

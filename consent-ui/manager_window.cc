@@ -372,6 +372,7 @@ QWidget* ManagerWindow::buildSettingsTab() {
   policy_ = new QComboBox(settings_pane_);
   policy_->setObjectName(QStringLiteral("consentPolicy"));
   policy_->addItem(QStringLiteral("Ask me"), QStringLiteral("ask"));
+  policy_->addItem(QStringLiteral("Say it is not here, then ask me"), QStringLiteral("ask-later"));
   policy_->addItem(QStringLiteral("Deny without asking"), QStringLiteral("deny"));
   policy_->setMinimumWidth(220);
   connect(policy_, &QComboBox::activated, this, [this](int index) {

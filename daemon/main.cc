@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
                  "Command that starts a consent agent when a file needs the user's consent and none is "
                  "registered; \"\" to never start one")
       ->capture_default_str();
+  bool agent_headless = false;
+  app.add_flag("--consent-agent-headless", agent_headless,
+               "The consent agent command needs no display: start it even where neither DISPLAY nor "
+               "WAYLAND_DISPLAY is set (by default the agent is started only in a graphical session)");
   app.add_flag("--no-read-only-view", no_read_only_view,
                "Hand out public files directly instead of through a read-only view of the store (sandboxed "
                "apps then get copies); for systems that forbid user namespaces");
@@ -114,7 +118,8 @@ int main(int argc, char** argv) {
     for (std::string word; words >> word;) agent_argv.push_back(word);
     // Stores hold a worker for as long as they stream; the rest (private
     // opens, verification, the keyring) get a few more.
-    service = std::make_unique<costore::Service>(*connection, *engine, loop, std::move(agent_argv), max_stores + 8);
+    service = std::make_unique<costore::Service>(*connection, *engine, loop, std::move(agent_argv),
+                                                       /*agent_needs_display=*/!agent_headless, max_stores + 8);
 
     // The objects exist before the name is taken, so a caller that activated
     // us is served as soon as it sees the name.

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -40,6 +41,7 @@ Dict RequestDict(const ConsentRequest& request) {
                            {"last-used", sdbus::Variant(use.last_used_us)}});
   }
   return {{"id", sdbus::Variant(request.id)},
+          {"deferred", sdbus::Variant(request.deferred)},
           {"app", sdbus::Variant(request.who.app)},
           {"origin", sdbus::Variant(request.who.origin)},
           {"files", sdbus::Variant(files)},
@@ -48,9 +50,26 @@ Dict RequestDict(const ConsentRequest& request) {
 
 }  // namespace
 
+bool HasGraphicalSession() {
+  for (const char* name : {"WAYLAND_DISPLAY", "DISPLAY"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') return true;
+  }
+  return false;
+}
+
 ConsentAgentChannel::ConsentAgentChannel(sdbus::IConnection& connection, EventLoop& loop,
-                                         std::vector<std::string> spawn_command)
-    : connection_(connection), loop_(loop), spawn_command_(std::move(spawn_command)) {}
+                                         std::vector<std::string> spawn_command, bool spawn_needs_display)
+    : connection_(connection),
+      loop_(loop),
+      spawn_command_(std::move(spawn_command)),
+      spawn_needs_display_(spawn_needs_display) {
+  if (!spawn_command_.empty() && spawn_needs_display_ && !HasGraphicalSession()) {
+    LogInfo("no graphical session (neither DISPLAY nor WAYLAND_DISPLAY is set): the consent agent " +
+            Quote(spawn_command_[0]) + " will not be started; requests that need consent are refused "
+            "unless an agent registers");
+  }
+}
 
 ConsentAgentChannel::~ConsentAgentChannel() {
   auto in_flight = std::move(in_flight_);
@@ -102,15 +121,20 @@ void ConsentAgentChannel::AnswerAll(
   in_flight->clear();
 }
 
+bool ConsentAgentChannel::MayStartAgent() const {
+  if (spawn_command_.empty()) return false;
+  if (spawn_needs_display_ && !HasGraphicalSession()) return false;
+  return last_failed_start_ == std::chrono::steady_clock::time_point{} ||
+         std::chrono::steady_clock::now() - last_failed_start_ > kAgentRetryDelay;
+}
+
+bool ConsentAgentChannel::CanAsk() { return agent_ != nullptr || starting_ || MayStartAgent(); }
+
 void ConsentAgentChannel::Ask(const ConsentRequest& request, uint32_t timeout_s,
                               std::function<void(ConsentDecision)> done) {
   Question question{request, timeout_s, std::move(done)};
   if (agent_) return Send(std::move(question));
-  const auto now = std::chrono::steady_clock::now();
-  bool may_start = !spawn_command_.empty() &&
-                   (last_failed_start_ == std::chrono::steady_clock::time_point{} ||
-                    now - last_failed_start_ > kAgentRetryDelay);
-  if (!starting_ && !may_start) return question.done(ConsentDecision::kNoAnswer);
+  if (!starting_ && !MayStartAgent()) return question.done(ConsentDecision::kNoAnswer);
   waiting_.push_back(std::move(question));
   if (!starting_) StartAgent();
 }
@@ -134,8 +158,26 @@ void ConsentAgentChannel::StartAgent() {
   }
   LogInfo("started the consent agent " + Quote(spawn_command_[0]) + " as pid " + std::to_string(pid));
   starting_ = true;
-  // Reap it whenever it exits, so that it never lingers as a zombie.
-  std::thread([pid] { waitpid(pid, nullptr, 0); }).detach();
+  started_pid_ = pid;
+  // Reap it whenever it exits, so that it never lingers as a zombie; one
+  // that exits before it registered (no display, a crash) ends the wait.
+  std::weak_ptr<ConsentAgentChannel*> self = self_;
+  EventLoop* loop = &loop_;
+  std::thread([pid, self, loop] {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    loop->Post([pid, status, self] {
+      auto alive = self.lock();
+      if (!alive) return;
+      ConsentAgentChannel* channel = *alive;
+      if (!channel->starting_ || channel->started_pid_ != pid) return;
+      LogWarning("the consent agent " + Quote(channel->spawn_command_[0]) + " exited before it registered (" +
+                 (WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status))
+                                    : "signal " + std::to_string(WTERMSIG(status))) +
+                 ")");
+      channel->GiveUpWaitingForAgent();
+    });
+  }).detach();
   loop_.RunAfter(kAgentStartTimeout, [this] {
     if (starting_) {
       LogWarning("the consent agent did not register in time");

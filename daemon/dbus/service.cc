@@ -282,7 +282,7 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
     RequireUser();
     ConsentSettings settings = service_.engine().GetSettings();
     SpaceSettings space = service_.engine().GetSpaceSettings();
-    return {{"consent-policy", sdbus::Variant(std::string(settings.ask ? "ask" : "deny"))},
+    return {{"consent-policy", sdbus::Variant(std::string(ConsentPolicyName(settings.policy)))},
             {"consent-timeout", sdbus::Variant(settings.timeout_s)},
             {"prompts-per-hour", sdbus::Variant(settings.prompts_per_hour)},
             {"min-free-space", sdbus::Variant(space.min_free_space)},
@@ -434,11 +434,11 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
 // ---------------------------------------------------------------------------
 
 Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop,
-                 std::vector<std::string> agent_command, int max_workers)
+                 std::vector<std::string> agent_command, bool agent_needs_display, int max_workers)
     : connection_(connection),
       engine_(engine),
       loop_(loop),
-      consent_agents_(connection, loop, std::move(agent_command)),
+      consent_agents_(connection, loop, std::move(agent_command), agent_needs_display),
       workers_(max_workers) {
   engine_.SetConsentAgent(&consent_agents_);
   // Private opens block on the keyring and decrypt: on workers, with the

@@ -28,9 +28,10 @@ class ManagerObject;
 class Service {
  public:
   // `agent_command`: argv of the consent agent to start when none is
-  // registered (empty: never start one).
+  // registered (empty: never start one); `agent_needs_display`: start it
+  // only in a graphical session.
   Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop,
-          std::vector<std::string> agent_command, int max_workers = 32);
+          std::vector<std::string> agent_command, bool agent_needs_display = true, int max_workers = 32);
   ~Service();
 
   // Emits Manager1.Changed. Loop thread only.

@@ -125,6 +125,19 @@ ALTER TABLE private_files ADD COLUMN problem TEXT NOT NULL DEFAULT '';
 ALTER TABLE private_files ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE private_files ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 4 -> 5: each principal's own facts about a public file: the first
+    // name it gave and when it first stored it, so that a reply tells a
+    // caller only what it did itself (files.name and files.first_stored are
+    // whoever stored first). Existing storers get their first use as their
+    // first store, and the file's name goes to its earliest storer.
+    R"sql(
+ALTER TABLE usage ADD COLUMN name TEXT NOT NULL DEFAULT '';
+ALTER TABLE usage ADD COLUMN first_stored INTEGER NOT NULL DEFAULT 0;
+UPDATE usage SET first_stored = first_used WHERE stored = 1;
+UPDATE usage SET name = (SELECT f.name FROM files f WHERE f.digest = usage.digest)
+ WHERE stored = 1 AND principal = (SELECT u.principal FROM usage u WHERE u.digest = usage.digest AND u.stored = 1
+                                   ORDER BY u.first_used, u.principal LIMIT 1);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -198,6 +211,7 @@ class Statement {
   }
 
   int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+  bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::string Blob(int column) const {
     const void* bytes = sqlite3_column_blob(stmt_, column);
     if (bytes == nullptr) return {};
@@ -494,7 +508,7 @@ constexpr UsageTable kPrivateUsage{"private_usage", "file"};
 // `file` (a digest or an entry id) names in `usage`.
 template <typename FileKey>
 Status CountUse(sqlite3* db, const UsageTable& usage, const FileKey& file, const Principal& who, bool is_store,
-                int64_t now_us, const std::string& what) {
+                int64_t now_us, const std::string& what, int64_t* principal_id_out = nullptr) {
   int64_t principal_id = 0;
   Status s = UpsertPrincipal(db, who, what, &principal_id);
   if (!s.ok()) return s;
@@ -516,7 +530,28 @@ Status CountUse(sqlite3* db, const UsageTable& usage, const FileKey& file, const
       .Bind(3, int64_t{is_store ? 1 : 0})
       .Bind(4, int64_t{is_store ? 0 : 1})
       .Bind(5, now_us);
-  return upsert.Run();
+  s = upsert.Run();
+  if (s.ok() && principal_id_out != nullptr) *principal_id_out = principal_id;
+  return s;
+}
+
+// A public store's own facts: the principal's first store time and the
+// first non-empty name it gave; *own gets them as they now are.
+Status RecordOwnStore(sqlite3* db, const std::string& digest, int64_t principal_id, const std::string& name,
+                      int64_t now_us, const std::string& what, OwnStore* own) {
+  Statement update(db, what);
+  Status s = update.Prepare(
+      "UPDATE usage SET first_stored = CASE WHEN first_stored = 0 THEN ?3 ELSE first_stored END,"
+      "                 name = CASE WHEN name = '' THEN ?4 ELSE name END"
+      " WHERE digest = ?1 AND principal = ?2 RETURNING name, first_stored");
+  if (!s.ok()) return s;
+  update.Bind(1, digest).Bind(2, principal_id).Bind(3, now_us).Bind(4, name);
+  bool has_row = false;
+  s = update.Step(&has_row);
+  if (!s.ok()) return s;
+  if (!has_row) return Status::IOError("catalog: " + what + ": the store was not counted");
+  if (own != nullptr) *own = OwnStore{update.Text(0), update.Int(1)};
+  return Status::OK();
 }
 
 // Columns: digest, size, name, private, first_stored, last_used, stored_by,
@@ -764,7 +799,7 @@ Catalog::~Catalog() {
 }
 
 Status Catalog::RecordStore(const Digest& digest, uint64_t size, const std::string& name,
-                            const Principal& who, int64_t now_us, const DiskIdentity* disk) {
+                            const Principal& who, int64_t now_us, const DiskIdentity* disk, OwnStore* own) {
   Status s = CheckStoredSize(size, digest);
   if (!s.ok()) return s;
   const std::string text = digest.ToString();
@@ -789,7 +824,10 @@ Status Catalog::RecordStore(const Digest& digest, uint64_t size, const std::stri
     s = WriteVerified(db_, text, now_us, disk, what);
     if (!s.ok()) return s;
   }
-  s = CountUse(db_, kUsage, text, who, /*is_store=*/true, now_us, what);
+  int64_t principal_id = 0;
+  s = CountUse(db_, kUsage, text, who, /*is_store=*/true, now_us, what, &principal_id);
+  if (!s.ok()) return s;
+  s = RecordOwnStore(db_, text, principal_id, name, now_us, what, own);
   if (!s.ok()) return s;
   return txn.Commit();
 }
@@ -1018,7 +1056,7 @@ Status Catalog::GetAccessFacts(const Digest& digest, const Principal& who, Acces
   Status s = stmt.Prepare(
       "SELECT"
       " EXISTS(SELECT 1 FROM files WHERE digest = ?1),"
-      " EXISTS(SELECT 1 FROM principals p JOIN usage u ON u.principal = p.id"
+      " (SELECT u.first_stored FROM principals p JOIN usage u ON u.principal = p.id"
       "        WHERE p.app = ?2 AND p.origin = ?3 AND u.digest = ?1 AND u.stored = 1),"
       " EXISTS(SELECT 1 FROM grants"
       "        WHERE app = ?2 AND origin = ?3 AND digest IN (?1, '*')),"
@@ -1026,7 +1064,9 @@ Status Catalog::GetAccessFacts(const Digest& digest, const Principal& who, Acces
       "        WHERE f.digest = ?1 AND p.app = ?2 AND p.origin = ?3),"
       " EXISTS(SELECT 1 FROM private_files WHERE digest = ?1),"
       " EXISTS(SELECT 1 FROM grants"
-      "        WHERE app = ?2 AND origin = ?3 AND digest = ?1 AND explicit = 1)");
+      "        WHERE app = ?2 AND origin = ?3 AND digest = ?1 AND explicit = 1),"
+      " (SELECT u.name FROM principals p JOIN usage u ON u.principal = p.id"
+      "        WHERE p.app = ?2 AND p.origin = ?3 AND u.digest = ?1 AND u.stored = 1)");
   if (!s.ok()) return s;
   stmt.Bind(1, text).Bind(2, who.app).Bind(3, who.origin);
   bool has_row = false;
@@ -1035,7 +1075,8 @@ Status Catalog::GetAccessFacts(const Digest& digest, const Principal& who, Acces
   if (!has_row) return Status::IOError("catalog: access facts for " + text + ": no row");
   AccessFacts facts;
   facts.file_exists = stmt.Int(0) != 0;
-  facts.stored_by_principal = stmt.Int(1) != 0;
+  facts.stored_by_principal = !stmt.IsNull(1);
+  if (facts.stored_by_principal) facts.own = OwnStore{stmt.Text(6), stmt.Int(1)};
   facts.granted = stmt.Int(2) != 0;
   facts.owns_private = stmt.Int(3) != 0;
   facts.private_exists = stmt.Int(4) != 0;

@@ -121,9 +121,19 @@ struct GrantRecord {
 
 // What the access rule needs to know about one (file, principal) pair,
 // gathered by one query so that a refusal and a miss cost the same.
+// What one principal itself did with a public file: the first name it gave
+// and when it first stored it (0: it never did). Its own facts, and so the
+// only ones a Store or Open reply may tell it: never another principal's
+// name or time.
+struct OwnStore {
+  std::string name;
+  int64_t first_stored_us = 0;
+};
+
 struct AccessFacts {
   bool file_exists = false;
   bool stored_by_principal = false;
+  OwnStore own;  // when stored_by_principal
   bool granted = false;  // a grant for this file or for "*"
   // Private entries of the same digest:
   bool owns_private = false;       // the principal stored it privately
@@ -170,8 +180,10 @@ class Catalog {
   // name fills an empty one) and counts a store by `who`. With `disk`, the
   // bytes were just verified and committed as that inode: it is recorded,
   // verified is set to now, and a damaged file is repaired.
+  // *own (if given): the principal's own facts after this store.
   Status RecordStore(const Digest& digest, uint64_t size, const std::string& name,
-                     const Principal& who, int64_t now_us, const DiskIdentity* disk = nullptr);
+                     const Principal& who, int64_t now_us, const DiskIdentity* disk = nullptr,
+                     OwnStore* own = nullptr);
   // A blob found on disk with no record (a lost catalog, a crash between
   // commit and record) whose bytes were verified: recorded with no
   // attribution. OK if a record exists.

@@ -10,9 +10,43 @@ ConsentDecision ParseConsentDecision(const std::string& text) {
   return ConsentDecision::kDeny;
 }
 
+const char* ConsentPolicyName(ConsentPolicy policy) {
+  switch (policy) {
+    case ConsentPolicy::kAsk:
+      return "ask";
+    case ConsentPolicy::kAskLater:
+      return "ask-later";
+    case ConsentPolicy::kDeny:
+      return "deny";
+  }
+  return "ask";
+}
+
+bool ParseConsentPolicy(const std::string& text, ConsentPolicy* out) {
+  for (ConsentPolicy policy : {ConsentPolicy::kAsk, ConsentPolicy::kAskLater, ConsentPolicy::kDeny}) {
+    if (text == ConsentPolicyName(policy)) {
+      *out = policy;
+      return true;
+    }
+  }
+  return false;
+}
+
 void ConsentBroker::SetAgent(ConsentAgent* agent) {
   std::lock_guard<std::mutex> lock(mu_);
   agent_ = agent;
+}
+
+double ConsentBroker::Refilled(const Budget& budget, uint32_t per_hour, int64_t now_us) {
+  double refill = static_cast<double>(now_us - budget.updated_us) / 3.6e9 * per_hour;
+  return std::min<double>(per_hour, budget.tokens + std::max(0.0, refill));
+}
+
+bool ConsentBroker::HasPrompt(const Principal& who, uint32_t per_hour) const {
+  if (per_hour == 0) return false;
+  auto it = budgets_.find(who);
+  if (it == budgets_.end()) return true;  // a new principal starts with a full budget
+  return Refilled(it->second, per_hour, env_->NowMicros()) >= 1;
 }
 
 bool ConsentBroker::TakePrompt(const Principal& who, uint32_t per_hour) {
@@ -20,16 +54,20 @@ bool ConsentBroker::TakePrompt(const Principal& who, uint32_t per_hour) {
   const int64_t now = env_->NowMicros();
   auto [it, inserted] = budgets_.try_emplace(who);
   Budget& budget = it->second;
-  if (inserted) {
-    budget.tokens = per_hour;
-  } else {
-    double refill = static_cast<double>(now - budget.updated_us) / 3.6e9 * per_hour;
-    budget.tokens = std::min<double>(per_hour, budget.tokens + std::max(0.0, refill));
-  }
+  budget.tokens = inserted ? per_hour : Refilled(budget, per_hour, now);
   budget.updated_us = now;
   if (budget.tokens < 1) return false;
   budget.tokens -= 1;
   return true;
+}
+
+bool ConsentBroker::WouldAsk(const Principal& who, const std::string& digest, const ConsentSettings& settings) {
+  if (settings.policy == ConsentPolicy::kDeny) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  const Key key{who, digest};
+  if (denied_.count(key)) return false;
+  if (pending_.count(key)) return settings.policy == ConsentPolicy::kAsk;  // joins the question in flight
+  return agent_ != nullptr && agent_->CanAsk() && HasPrompt(who, settings.prompts_per_hour);
 }
 
 void ConsentBroker::Request(const ConsentRequest& request, const std::string& waiter,
@@ -44,9 +82,13 @@ void ConsentBroker::Request(const ConsentRequest& request, const std::string& wa
     if (denied_.count(key)) {
       unasked = ConsentDecision::kDeny;
     } else if (auto pending = pending_.find(key); pending != pending_.end()) {
-      pending->second.waiters.emplace_back(waiter, std::move(done));
-      return;
-    } else if (settings.ask && agent_ != nullptr &&
+      if (request.deferred) {
+        unasked = ConsentDecision::kNoAnswer;  // already being asked
+      } else {
+        pending->second.waiters.emplace_back(waiter, std::move(done));
+        return;
+      }
+    } else if (settings.policy != ConsentPolicy::kDeny && agent_ != nullptr &&
                TakePrompt(request.who, settings.prompts_per_hour)) {
       agent = agent_;
       ask.id = "consent-" + std::to_string(next_id_++);

@@ -34,8 +34,18 @@ class ConsentBroker {
   // May be null (no agent): then every request is kNoAnswer.
   void SetAgent(ConsentAgent* agent);
 
+  // Whether Request would put the question to the user (or join one in
+  // flight) now, decided from what the broker holds in memory alone: false
+  // when the policy is "deny", no agent can ask, the principal was denied
+  // this file, or its prompt budget is spent. A caller uses it to refuse
+  // without first reading what the question would show (a refusal must cost
+  // what a miss costs); Request decides again. Creates no state.
+  bool WouldAsk(const Principal& who, const std::string& digest, const ConsentSettings& settings);
+
   // Asks (or joins an identical question in flight) for `waiter` (an id of
-  // the caller, to drop it if it goes away), or answers unasked.
+  // the caller, to drop it if it goes away), or answers unasked. A
+  // `request.deferred` question (the caller was answered already) never
+  // joins one in flight: it is answered kNoAnswer at once instead.
   void Request(const ConsentRequest& request, const std::string& waiter,
                const ConsentSettings& settings, Done done);
 
@@ -56,7 +66,12 @@ class ConsentBroker {
     int64_t updated_us = 0;
   };
 
+  // Spends one prompt of the principal's budget; false if none is left.
   bool TakePrompt(const Principal& who, uint32_t per_hour);
+  // Whether TakePrompt would succeed; changes nothing.
+  bool HasPrompt(const Principal& who, uint32_t per_hour) const;
+  // The budget's tokens at `now_us`, refilled since it was last spent.
+  static double Refilled(const Budget& budget, uint32_t per_hour, int64_t now_us);
   void Finish(const Key& key, const std::string& id, ConsentDecision decision);
 
   Env* env_;

@@ -65,12 +65,17 @@ IngestRequest IngestOf(const StoreRequest& request, const Digest& digest, int id
   return ingest;
 }
 
-FileInfo InfoFrom(const FileRecord& record) {
-  return FileInfo{record.digest, record.size, record.name, record.first_stored_us, false, ""};
+// What a Store or Open reply tells `who` about a file: its bytes, and of
+// who stored it only what `who` itself did (`own`), never another
+// principal's name or time.
+FileInfo InfoFor(const FileRecord& record, const OwnStore& own) {
+  return FileInfo{record.digest, record.size, own.name, own.first_stored_us, false, ""};
 }
 
-FileInfo InfoFrom(const PrivateFileRecord& record) {
-  return FileInfo{record.digest, record.size, record.name, record.first_stored_us, true, record.cipher};
+FileInfo InfoFor(const PrivateFileRecord& record, const Principal& who) {
+  const bool own = record.owner == who;
+  return FileInfo{record.digest, record.size, own ? record.name : std::string(), own ? record.first_stored_us : 0,
+                  true, record.cipher};
 }
 
 // A private entry as List and Stat show it.
@@ -306,18 +311,19 @@ Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request,
   }
 
   FileRecord record;
+  OwnStore own;
   {
     std::lock_guard<std::mutex> lock(LockFor(digest));
-    s = CommitPublic(who, request, &staged, &record);
+    s = CommitPublic(who, request, &staged, &record, &own);
     if (!s.ok()) return s;
   }
-  *info = InfoFrom(record);
+  *info = InfoFor(record, own);
   Publish({"stored", digest.ToString()});
   return Status::OK();
 }
 
 Status Engine::CommitPublic(const Principal& who, const StoreRequest& request, StagedBlob* staged,
-                            FileRecord* record) {
+                            FileRecord* record, OwnStore* own) {
   const Digest digest = staged->digest();
   const uint64_t size = staged->size();
   FileRecord existing;
@@ -359,7 +365,7 @@ Status Engine::CommitPublic(const Principal& who, const StoreRequest& request, S
   // A new inode was verified as it was written; an existing one keeps its
   // identity (a schema-3 one gets it recorded now).
   s = catalog_->RecordStore(digest, size, request.name, who, options_.env->NowMicros(),
-                            existed ? nullptr : &disk);
+                            existed ? nullptr : &disk, own);
 
   if (!s.ok()) {
     // Leave no unrecorded bytes behind, unless an earlier store recorded them.
@@ -383,6 +389,7 @@ Status Engine::Resolve(const Principal& who, const Digest& digest, OpenTarget* t
       break;
     case OpenEntry::kPublic:
       out.kind = OpenTarget::kPublic;
+      out.own = facts.own;
       break;
     case OpenEntry::kAskConsent:
       out.kind = OpenTarget::kAsk;
@@ -421,7 +428,7 @@ Status Engine::OpenFile(const Principal& who, const std::string& digest_text, in
   OpenTarget target;
   s = Resolve(who, digest, &target);
   if (!s.ok()) return s;
-  if (target.kind == OpenTarget::kPublic) return OpenAllowed(who, digest, OpenOptions{}, fd, info);
+  if (target.kind == OpenTarget::kPublic) return OpenAllowed(who, digest, OpenOptions{}, target.own, fd, info);
   if (target.kind == OpenTarget::kPrivate) return OpenPrivate(who, target.entry, OpenOptions{}, fd, info, nullptr);
   return NotStored(digest);
 }
@@ -440,25 +447,49 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
   if (s.ok()) s = Resolve(who, digest, &target);
   if (!s.ok()) return done(s, -1, FileInfo{});
 
-  if (target.kind == OpenTarget::kPublic) return OpenPublicAsync(who, digest, options, std::move(done));
+  if (target.kind == OpenTarget::kPublic) return OpenPublicAsync(who, digest, options, target.own, std::move(done));
   if (target.kind == OpenTarget::kPrivate) return OpenPrivateAsync(who, target.entry, options, std::move(done));
   if (target.kind == OpenTarget::kMiss) return done(NotStored(digest), -1, FileInfo{});
 
+  // Every refusal made without asking the user (the policy, a remembered
+  // denial, a spent budget, no agent) must cost what a miss costs, so that
+  // its timing does not tell a caller that someone else stored the file:
+  // it is decided from memory, before anything is read for the question.
+  const ConsentSettings settings = GetSettings();
+  if (!consent_.WouldAsk(who, digest.ToString(), settings)) return done(NotStored(digest), -1, FileInfo{});
+  if (settings.policy == ConsentPolicy::kAskLater) {
+    // Answered now as a miss; the question (whether to allow it next time)
+    // is prepared after the reply has gone.
+    done(NotStored(digest), -1, FileInfo{});
+    return PostBack([this, who, digest, caller, settings] {
+      AskUser(who, digest, caller, settings, /*deferred=*/true, [](ConsentDecision) {});
+    });
+  }
+  AskUser(who, digest, caller, settings, /*deferred=*/false,
+          [this, who, digest, options, done = std::move(done)](ConsentDecision decision) mutable {
+            if (decision != ConsentDecision::kAllowOnce && decision != ConsentDecision::kAllowAlways) {
+              return done(NotStored(digest), -1, FileInfo{});
+            }
+            // Asked because it never stored the file: it has no own facts.
+            OpenPublicAsync(who, digest, options, OwnStore{}, std::move(done));
+          });
+}
+
+void Engine::AskUser(const Principal& who, const Digest& digest, const std::string& caller,
+                     const ConsentSettings& settings, bool deferred, std::function<void(ConsentDecision)> done) {
   // Only a public file that exists can be asked for; private files never are.
   FileRecord record;
   if (!catalog_->GetFile(digest, &record).ok() || record.is_private || record.damaged()) {
-    return done(NotStored(digest), -1, FileInfo{});
+    return done(ConsentDecision::kNoAnswer);
   }
   ConsentRequest request;
   request.who = who;
+  request.deferred = deferred;
   request.files.push_back(record);
   if (!catalog_->GetUsage(digest, &request.attribution).ok()) request.attribution.clear();
-  consent_.Request(request, caller, GetSettings(),
-                   [this, who, digest, options, done = std::move(done)](ConsentDecision decision) {
-                     if (decision != ConsentDecision::kAllowOnce &&
-                         decision != ConsentDecision::kAllowAlways) {
-                       return done(NotStored(digest), -1, FileInfo{});
-                     }
+  consent_.Request(request, caller, settings,
+                   [this, who, digest, deferred, done = std::move(done)](ConsentDecision decision) {
+                     // A deferred "allow once" has no request left to allow.
                      if (decision == ConsentDecision::kAllowAlways) {
                        // Not explicit: it opens the public file, never a
                        // private copy of the same bytes.
@@ -470,18 +501,19 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
                          LogWarning("could not record the grant the user gave: " + g.ToString());
                        }
                      }
-                     OpenPublicAsync(who, digest, options, std::move(done));
+                     done(deferred ? ConsentDecision::kNoAnswer : decision);
                    });
 }
 
 void Engine::CallerGone(const std::string& caller) { consent_.DropWaiter(caller); }
 
-void Engine::OpenPublicAsync(const Principal& who, const Digest& digest, const OpenOptions& options, OpenDone done) {
+void Engine::OpenPublicAsync(const Principal& who, const Digest& digest, const OpenOptions& options,
+                             const OwnStore& own, OpenDone done) {
   if (!options.sandboxed || blobs_.has_read_only_view()) {
     // An fstat and an open beneath the view: quick, on the caller's thread.
     int fd = -1;
     FileInfo info;
-    Status s = Guarded("open", [&] { return OpenAllowed(who, digest, options, &fd, &info); });
+    Status s = Guarded("open", [&] { return OpenAllowed(who, digest, options, own, &fd, &info); });
     return done(s, fd, info);
   }
   // A sandboxed reader without a read-only view gets a copy of the whole
@@ -492,17 +524,17 @@ void Engine::OpenPublicAsync(const Principal& who, const Digest& digest, const O
     return done(Status::Busy("too many copies for sandboxed readers in flight; try again when one has finished"),
                 -1, FileInfo{});
   }
-  Spawn([this, who, digest, options, done = std::move(done)]() mutable {
+  Spawn([this, who, digest, options, own, done = std::move(done)]() mutable {
     int fd = -1;
     FileInfo info;
-    Status s = Guarded("open", [&] { return OpenAllowed(who, digest, options, &fd, &info); });
+    Status s = Guarded("open", [&] { return OpenAllowed(who, digest, options, own, &fd, &info); });
     --copies_in_flight_;
     PostBack([done = std::move(done), s, fd, info] { done(s, fd, info); });
   });
 }
 
-Status Engine::OpenAllowed(const Principal& who, const Digest& digest, const OpenOptions& options, int* fd,
-                           FileInfo* info) {
+Status Engine::OpenAllowed(const Principal& who, const Digest& digest, const OpenOptions& options,
+                           const OwnStore& own, int* fd, FileInfo* info) {
   FileRecord record;
   Status s = catalog_->GetFile(digest, &record);
   if (s.code() == Code::kNotFound) return NotStored(digest);  // deleted meanwhile
@@ -558,7 +590,7 @@ Status Engine::OpenAllowed(const Principal& who, const Digest& digest, const Ope
   s = catalog_->RecordRead(digest, who, options_.env->NowMicros());
   if (!s.ok() && s.code() != Code::kNotFound) LogDebug("not counting a read of " + digest.ToString() + ": " + s.message());
   *fd = blob_fd;
-  *info = InfoFrom(record);
+  *info = InfoFor(record, own);
   return Status::OK();
 }
 
@@ -751,10 +783,10 @@ Status ApplySetting(const std::string& key, const SettingValue& value, AllSettin
   if (key == kPolicyKey) {
     const std::string* policy = std::get_if<std::string>(&value);
     if (policy == nullptr) return Status::InvalidArgument("consent-policy takes a string");
-    if (*policy != "ask" && *policy != "deny") {
-      return Status::InvalidArgument("consent-policy must be \"ask\" or \"deny\", not " + Quote(*policy));
+    if (!ParseConsentPolicy(*policy, &settings->consent.policy)) {
+      return Status::InvalidArgument("consent-policy must be \"ask\", \"ask-later\" or \"deny\", not " +
+                                     Quote(*policy));
     }
-    settings->consent.ask = *policy == "ask";
     *text = *policy;
     return Status::OK();
   }
@@ -1015,7 +1047,7 @@ Status Engine::StorePrivate(const Principal& who, const Digest& digest, const St
     s = catalog_->GetPrivateFile(digest, who, &record);
     if (!s.ok()) return s;
   }
-  *info = InfoFrom(record);
+  *info = InfoFor(record, who);
   // Manager1.Changed is a broadcast: a private store does not name its digest.
   Publish({"stored", "*"});
   return Status::OK();
@@ -1069,7 +1101,7 @@ Status Engine::OpenPrivate(const Principal& who, const PrivateFileRecord& entry,
   // Otherwise best effort: a full disk must not stop reads.
   if (!s.ok()) LogDebug("not counting a read of " + entry.digest.ToString() + ": " + s.message());
   *fd = out_fd;
-  *info = InfoFrom(entry);
+  *info = InfoFor(entry, who);
   if (stream != nullptr) *stream = std::move(pump);
   return Status::OK();
 }

@@ -237,6 +237,7 @@ class Engine {
   struct OpenTarget {
     enum Kind { kMiss, kPublic, kPrivate, kAsk } kind = kMiss;
     PrivateFileRecord entry;  // kPrivate
+    OwnStore own;             // kPublic: what the caller itself stored
   };
 
   Engine(const EngineOptions& options, std::unique_ptr<StoreLock> lock, std::unique_ptr<Catalog> catalog);
@@ -259,7 +260,8 @@ class Engine {
   void VerifyPublic(const FileRecord& record, VerifyResult* result);
   void VerifyPrivateEntry(const PrivateFileRecord& record, VerifyResult* result);
   // Public Store's commit under the digest lock.
-  Status CommitPublic(const Principal& who, const StoreRequest& request, StagedBlob* staged, FileRecord* record);
+  Status CommitPublic(const Principal& who, const StoreRequest& request, StagedBlob* staged, FileRecord* record,
+                      OwnStore* own);
   // Removes the public entry of `digest` (record and blob), crash-safely.
   // NotFound if there is none. Caller holds the digest lock.
   Status RemovePublic(const Digest& digest);
@@ -287,12 +289,20 @@ class Engine {
   Status EvictFor(uint64_t bytes_needed, CollectResult* result);
   void ScrubLoop();
   Status Resolve(const Principal& who, const Digest& digest, OpenTarget* target);
+  // Puts a public file that someone else stored to the user (through the
+  // ConsentBroker) and records an "allow always" as a grant. `deferred`:
+  // the caller was answered already; `done` then always gets kNoAnswer.
+  void AskUser(const Principal& who, const Digest& digest, const std::string& caller,
+               const ConsentSettings& settings, bool deferred, std::function<void(ConsentDecision)> done);
   // Opens a file the principal may read (the rule or the user allowed it).
-  Status OpenAllowed(const Principal& who, const Digest& digest, const OpenOptions& options, int* fd,
-                     FileInfo* info);
+  // `own`: what the caller itself stored, the only attribution its reply
+  // carries.
+  Status OpenAllowed(const Principal& who, const Digest& digest, const OpenOptions& options, const OwnStore& own,
+                     int* fd, FileInfo* info);
   // OpenAllowed for OpenFileAsync: a sandboxed caller's copy (no view) is
   // made on a worker.
-  void OpenPublicAsync(const Principal& who, const Digest& digest, const OpenOptions& options, OpenDone done);
+  void OpenPublicAsync(const Principal& who, const Digest& digest, const OpenOptions& options, const OwnStore& own,
+                       OpenDone done);
   static constexpr int kMaxCopiesInFlight = 2;
   std::atomic<int> copies_in_flight_{0};
   Status StorePrivate(const Principal& who, const Digest& digest, const StoreRequest& request,

@@ -326,8 +326,11 @@ class DaemonNextTest : public QObject {
     QCOMPARE(window.timeoutSpin()->value(), 60);
     QCOMPARE(window.promptsSpin()->value(), 3600);
 
-    // The user picks "Deny without asking".
+    // The user picks "Say it is not here, then ask me", then "Deny without asking".
     window.policyCombo()->setFocus();
+    QTest::keyClick(window.policyCombo(), Qt::Key_Down);
+    QCOMPARE(window.policyCombo()->currentData().toString(), QStringLiteral("ask-later"));
+    QCOMPARE(Settings().value(QStringLiteral("consent-policy")).toString(), QStringLiteral("ask-later"));
     QTest::keyClick(window.policyCombo(), Qt::Key_Down);
     QCOMPARE(window.policyCombo()->currentData().toString(), QStringLiteral("deny"));
     QCOMPARE(Settings().value(QStringLiteral("consent-policy")).toString(), QStringLiteral("deny"));

@@ -94,6 +94,24 @@ class DialogTest : public QObject {
     QVERIFY(dialog.findChild<QLabel*>(QStringLiteral("insecure")) == nullptr);
   }
 
+  // Policy "ask-later": the site was told the file is absent; the question
+  // is only whether to allow it from now on.
+  void deferredRequestAsksForNextTime() {
+    ConsentRequest r = MakeRequest(QStringLiteral("1"), QStringLiteral("https://xenova.github.io"));
+    r.deferred = true;
+    ConsentDialog dialog(r);
+    dialog.show();
+    QCOMPARE(dialog.windowTitle(), QStringLiteral("Allow xenova.github.io to use a model file from now on?"));
+    QVERIFY(!dialog.allowOnceButton()->isVisible());
+    QVERIFY(dialog.allowAlwaysButton()->isVisible());
+    QVERIFY2(Text(&dialog, "privacyNote").startsWith(QStringLiteral("xenova.github.io was told that this file is not on "
+                                                                     "this computer.")),
+             qPrintable(Text(&dialog, "privacyNote")));
+    ConsentDialog asked(MakeRequest(QStringLiteral("2"), QStringLiteral("https://xenova.github.io")));
+    asked.show();
+    QVERIFY(asked.allowOnceButton()->isVisible());
+  }
+
   void untrustedTextIsPlain() {
     ConsentRequest r = MakeRequest(QStringLiteral("1"), QStringLiteral("https://xenova.github.io"));
     r.files[0].name = QString::fromUtf8("<img src=x><b>weights\u202Exnno.onnx");
@@ -399,6 +417,11 @@ class DialogTest : public QObject {
     QCOMPARE(parsed.attribution.size(), 2);
     QCOMPARE(parsed.attribution[0].reads, 3u);
     QVERIFY(parsed.attribution[0].stored);
+    QVERIFY(!parsed.deferred);
+    ConsentRequest deferred = original;
+    deferred.deferred = true;
+    QVERIFY2(ConsentRequest::FromVariantMap(deferred.ToVariantMap(), &parsed, &error), qPrintable(error));
+    QVERIFY(parsed.deferred);
 
     QVariantMap bad = original.ToVariantMap();
     bad.remove(QStringLiteral("files"));

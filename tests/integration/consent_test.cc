@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "tests/integration/daemon_harness.h"
@@ -23,6 +25,23 @@ namespace {
 constexpr char kNotFound[] = "io.github.costore.Error.NotFound";
 constexpr char kOwner[] = "https://huggingface.co";
 constexpr char kAsker[] = "https://asker.example";
+
+// Unsets an environment variable (which the daemons started meanwhile
+// inherit) and puts it back.
+class ScopedUnsetenv {
+ public:
+  explicit ScopedUnsetenv(const char* name) : name_(name) {
+    if (const char* value = std::getenv(name)) old_ = value;
+    ::unsetenv(name);
+  }
+  ~ScopedUnsetenv() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 class ConsentTest : public ::testing::Test {
  protected:
@@ -246,7 +265,8 @@ TEST_F(ConsentTest, AgentThatCrashesMidRequestIsARefusalAndIsForgotten) {
 
 TEST_F(ConsentTest, DaemonStartsTheAgentWhenNoneIsRegistered) {
   harness_.StopDaemon();
-  harness_.StartDaemon({"--consent-agent", std::string(COSTORE_TEST_AGENT_PATH) + " allow-once"});
+  harness_.StartDaemon(
+      {"--consent-agent", std::string(COSTORE_TEST_AGENT_PATH) + " allow-once", "--consent-agent-headless"});
   auto client = harness_.Connect();
   std::string bytes;
   EXPECT_EQ(client->TryOpen(kAsker, digest_, &bytes), "") << harness_.DaemonLog();
@@ -256,10 +276,73 @@ TEST_F(ConsentTest, DaemonStartsTheAgentWhenNoneIsRegistered) {
 
 TEST_F(ConsentTest, NoAgentAndNoneToStartIsARefusal) {
   harness_.StopDaemon();
-  harness_.StartDaemon({"--consent-agent", "/nonexistent/costore-consent --agent"});
+  harness_.StartDaemon({"--consent-agent", "/nonexistent/costore-consent --agent", "--consent-agent-headless"});
   auto client = harness_.Connect();
   EXPECT_EQ(client->TryOpen(kAsker, digest_, nullptr), kNotFound);
   EXPECT_THAT(harness_.DaemonLog(), ::testing::HasSubstr("cannot start the consent agent"));
+}
+
+// An agent that exits before registering (costore-consent without a
+// display does) ends the wait at once rather than after the start timeout.
+TEST_F(ConsentTest, AgentThatExitsAtStartIsARefusalAtOnce) {
+  harness_.StopDaemon();
+  harness_.StartDaemon({"--consent-agent", "/bin/false", "--consent-agent-headless"});
+  auto client = harness_.Connect();
+  EXPECT_EQ(client->TryOpen(kAsker, digest_, nullptr), kNotFound);
+  EXPECT_THAT(harness_.DaemonLog(), ::testing::HasSubstr("exited before it registered (status 1)"));
+  EXPECT_THAT(harness_.DaemonLog(), ::testing::Not(::testing::HasSubstr("did not register in time")));
+}
+
+// Without a graphical session the (graphical) agent is never started: the
+// one here would allow, so an allowed Open would show that it ran.
+TEST_F(ConsentTest, NoGraphicalSessionStartsNoAgent) {
+  harness_.StopDaemon();
+  ScopedUnsetenv no_display("DISPLAY"), no_wayland("WAYLAND_DISPLAY");
+  harness_.StartDaemon({"--consent-agent", std::string(COSTORE_TEST_AGENT_PATH) + " allow-once"});
+  auto client = harness_.Connect();
+  EXPECT_EQ(client->TryOpen(kAsker, digest_, nullptr), kNotFound);
+  EXPECT_THAT(harness_.DaemonLog(), ::testing::HasSubstr("no graphical session"));
+  EXPECT_THAT(harness_.DaemonLog(), ::testing::Not(::testing::HasSubstr("started the consent agent")));
+}
+
+// "ask-later": the caller is answered at once as a miss; the user is asked
+// in the background whether to allow it from now on.
+TEST_F(ConsentTest, AskLaterAnswersAtOnceAndAsksForNextTime) {
+  owner_->SetSetting("consent-policy", sdbus::Variant(std::string("ask-later")));
+  EXPECT_EQ(owner_->GetSettings()["consent-policy"].get<std::string>(), "ask-later");
+  auto agent = std::make_unique<ScriptedAgent>(harness_.address(), std::nullopt);  // holds every request
+  ASSERT_EQ(agent->Register(), "");
+  // Answered although the agent holds the question: the caller never waits.
+  EXPECT_EQ(owner_->TryOpen(kAsker, digest_, nullptr), kNotFound);
+  ASSERT_TRUE(agent->WaitForRequests(1));
+  auto request = agent->requests()[0];
+  EXPECT_TRUE(request["deferred"].get<bool>());
+  // Asked once: a repeat while the question is open asks nothing more.
+  EXPECT_EQ(owner_->TryOpen(kAsker, digest_, nullptr), kNotFound);
+  agent->Answer(request["id"].get<std::string>(), "allow-always");
+  for (int i = 0; i < 500 && GrantTargets().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_THAT(GrantTargets(), ::testing::ElementsAre(std::string(kAsker) + " " + digest_));
+  std::string bytes;
+  EXPECT_EQ(owner_->TryOpen(kAsker, digest_, &bytes), "");
+  EXPECT_EQ(bytes, data_);
+  EXPECT_EQ(agent->requests().size(), 1u);
+}
+
+// A deferred "allow once" has no request left to allow: nothing is granted.
+TEST_F(ConsentTest, AskLaterAllowOnceGrantsNothing) {
+  owner_->SetSetting("consent-policy", sdbus::Variant(std::string("ask-later")));
+  auto agent = Agent("allow-once");
+  EXPECT_EQ(owner_->TryOpen(kAsker, digest_, nullptr), kNotFound);
+  ASSERT_TRUE(agent->WaitForRequests(1));
+  EXPECT_TRUE(GrantTargets().empty());
+  // Asked again once that answer is in (the budget allows it), and again
+  // not served.
+  for (int i = 0; i < 200 && agent->requests().size() < 2; ++i) {
+    EXPECT_EQ(owner_->TryOpen(kAsker, digest_, nullptr), kNotFound);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(agent->requests().size(), 2u);
+  EXPECT_TRUE(GrantTargets().empty());
 }
 
 TEST_F(ConsentTest, AgentOfAnotherUidCannotRegister) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "tests/daemon/engine/test_util.h"
@@ -142,7 +143,7 @@ TEST_F(CatalogTest, NewCatalogIsEmpty) {
 }
 
 TEST_F(CatalogTest, SchemaIsVersionOneWithPrivateColumn) {
-  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "5");
   // Later private files rely on this column existing from version 1.
   EXPECT_EQ(
       QueryText(path(), "SELECT count(*) FROM pragma_table_info('files') WHERE name = 'private'"),
@@ -794,9 +795,61 @@ TEST_F(CatalogTest, VersionOneDatabaseIsMigratedKeepingItsData) {
             SQLITE_OK);
   sqlite3_close(db);
   ASSERT_OK(Catalog::Open(path(), &catalog_));
-  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "5");
   EXPECT_THAT(Grants(), ::testing::ElementsAre(IsGrant(kCurl, "*", 5)));
   ASSERT_OK(catalog_->SetSetting("k", "v"));
+}
+
+// Schema 5 keeps each principal's own name and first store: the file's name
+// goes to its earliest storer, and every storer's first use is its first
+// store; a reader gets neither.
+TEST_F(CatalogTest, OwnFactsAreMigratedToTheEarliestStorer) {
+  catalog_.reset();
+  std::filesystem::remove(path());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
+  const std::string a = kA.ToString();
+  const std::string sql =
+      "CREATE TABLE files(digest TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL CHECK(size >= 0),"
+      " name TEXT NOT NULL DEFAULT '', first_stored INTEGER NOT NULL, private INTEGER NOT NULL DEFAULT 0);"
+      "CREATE TABLE principals(id INTEGER PRIMARY KEY, app TEXT NOT NULL, origin TEXT NOT NULL, UNIQUE(app, origin));"
+      "CREATE TABLE usage(digest TEXT NOT NULL REFERENCES files(digest) ON DELETE CASCADE,"
+      " principal INTEGER NOT NULL REFERENCES principals(id), stored INTEGER NOT NULL DEFAULT 0,"
+      " stores INTEGER NOT NULL DEFAULT 0, reads INTEGER NOT NULL DEFAULT 0, first_used INTEGER NOT NULL,"
+      " last_used INTEGER NOT NULL, PRIMARY KEY(digest, principal));"
+      "CREATE TABLE grants(app TEXT NOT NULL, origin TEXT NOT NULL, digest TEXT NOT NULL,"
+      " created INTEGER NOT NULL, PRIMARY KEY(app, origin, digest));"
+      "CREATE INDEX grants_by_digest ON grants(digest);"
+      "INSERT INTO files VALUES('" + a + "', 10, 'org/model.onnx', 100, 0);"
+      "INSERT INTO principals VALUES(1, '/usr/bin/a', 'https://late.example');"
+      "INSERT INTO principals VALUES(2, '/usr/bin/a', 'https://first.example');"
+      "INSERT INTO principals VALUES(3, '/usr/bin/a', 'https://reader.example');"
+      "INSERT INTO usage VALUES('" + a + "', 1, 1, 1, 0, 300, 300);"
+      "INSERT INTO usage VALUES('" + a + "', 2, 1, 2, 0, 100, 200);"
+      "INSERT INTO usage VALUES('" + a + "', 3, 0, 0, 4, 150, 150);"
+      "PRAGMA user_version = 1;";
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_OK(Catalog::Open(path(), &catalog_));
+  auto own = [&](const std::string& origin) {
+    AccessFacts facts;
+    EXPECT_OK(catalog_->GetAccessFacts(kA, Principal{"/usr/bin/a", origin}, &facts));
+    return std::make_tuple(facts.stored_by_principal, facts.own.name, facts.own.first_stored_us);
+  };
+  EXPECT_EQ(own("https://first.example"), std::make_tuple(true, std::string("org/model.onnx"), int64_t{100}));
+  EXPECT_EQ(own("https://late.example"), std::make_tuple(true, std::string(), int64_t{300}));
+  EXPECT_EQ(own("https://reader.example"), std::make_tuple(false, std::string(), int64_t{0}));
+  // A later store by the late storer keeps its first store and takes its
+  // first name; the earliest storer's name stays its own.
+  OwnStore late;
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "late/name.onnx", Principal{"/usr/bin/a", "https://late.example"}, 400,
+                                  nullptr, &late));
+  EXPECT_EQ(late.name, "late/name.onnx");
+  EXPECT_EQ(late.first_stored_us, 300);
+  ASSERT_OK(catalog_->RecordStore(kA, 10, "other.onnx", Principal{"/usr/bin/a", "https://late.example"}, 500,
+                                  nullptr, &late));
+  EXPECT_EQ(late.name, "late/name.onnx");
+  EXPECT_EQ(own("https://first.example"), std::make_tuple(true, std::string("org/model.onnx"), int64_t{100}));
 }
 
 }  // namespace
