@@ -2,6 +2,7 @@
 
 #include <QDBusArgument>
 #include <QDBusMessage>
+#include <QDBusPendingCall>
 #include <QDBusServiceWatcher>
 #include <QDBusVariant>
 
@@ -76,8 +77,21 @@ ManagerClient::ManagerClient(QDBusConnection bus, const QString& service, QObjec
   connect(watcher_, &QDBusServiceWatcher::serviceOwnerChanged, this,
           [this](const QString&, const QString& old_owner, const QString& new_owner) {
             if (!old_owner.isEmpty() && new_owner.isEmpty()) Q_EMIT serviceVanished();
-            if (!new_owner.isEmpty()) Q_EMIT serviceAppeared();
+            if (!new_owner.isEmpty()) {
+              subscribe();  // a new daemon knows no subscription
+              Q_EMIT serviceAppeared();
+            }
           });
+  subscribe();
+}
+
+void ManagerClient::subscribe() {
+  // Changed is sent only to subscribers. Asynchronous: the window must not
+  // wait for a daemon that is being activated; an error (no daemon yet) is
+  // mended by the subscription made when it appears.
+  QDBusMessage call = QDBusMessage::createMethodCall(service_, QLatin1String(kDaemonPath),
+                                                     QLatin1String(kManagerInterface), QStringLiteral("Subscribe"));
+  bus_.asyncCall(call);
 }
 
 void ManagerClient::onChanged(const QString& what, const QString& digest) { Q_EMIT changed(what, digest); }

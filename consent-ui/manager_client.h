@@ -65,6 +65,7 @@ class ManagerClient : public QObject {
   void onChanged(const QString& what, const QString& digest);
 
  private:
+  void subscribe();
   QDBusMessage call(const QString& method, const QVariantList& args);
 
   QDBusConnection bus_;

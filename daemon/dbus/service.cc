@@ -175,7 +175,18 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
   }
   virtual ~ManagerObject() { unregisterAdaptor(); }
 
-  using Manager1_adaptor::emitChanged;
+  // Changed, addressed to `destination`: the bus delivers it to that
+  // connection alone, unlike the generated emitChanged's broadcast.
+  void SendChanged(const std::string& destination, const ChangeEvent& event) {
+    sdbus::Signal signal = getObject().createSignal(INTERFACE_NAME, "Changed");
+    signal << event.what << event.digest;
+    signal.setDestination(destination);
+    try {
+      getObject().emitSignal(signal);
+    } catch (const sdbus::Error& e) {
+      LogWarning("cannot send Changed to " + destination + ": " + e.getMessage());
+    }
+  }
 
  private:
   // Manager1 is the user's own: a sandboxed app must not grant itself access.
@@ -266,6 +277,16 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
             {"claims-removed", sdbus::Variant(result.usage_removed)},
             {"files-deleted",
              sdbus::Variant(static_cast<uint32_t>(result.deleted_files.size() + result.deleted_private.size()))}};
+  }
+
+  void Subscribe() override {
+    RequireUser();
+    ThrowIfError(service_.Subscribe(Sender()));
+  }
+
+  void Unsubscribe() override {
+    RequireUser();
+    ThrowIfError(service_.Unsubscribe(Sender()));
   }
 
   void RegisterConsentAgent(const sdbus::ObjectPath& path) override {
@@ -455,6 +476,7 @@ Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop
         msg >> name >> old_owner >> new_owner;
         if (!new_owner.empty()) return;
         identities_.erase(name);
+        subscribers_.erase(name);
         // A caller that left stops waiting for its dialog; an agent that
         // left answers nothing more.
         engine_.CallerGone(name);
@@ -496,7 +518,21 @@ Status Service::IdentifyCurrentCaller(const sdbus::IObject& object, CallerIdenti
 }
 
 void Service::EmitChanged(const ChangeEvent& event) {
-  manager_->emitChanged(event.what, event.digest);
+  for (const std::string& subscriber : subscribers_) manager_->SendChanged(subscriber, event);
+}
+
+Status Service::Subscribe(const std::string& sender) {
+  if (subscribers_.count(sender)) return Status::OK();
+  if (subscribers_.size() >= kMaxSubscribers) {
+    return Status::Busy(std::to_string(kMaxSubscribers) + " connections are subscribed to Changed already");
+  }
+  subscribers_.insert(sender);
+  return Status::OK();
+}
+
+Status Service::Unsubscribe(const std::string& sender) {
+  if (subscribers_.erase(sender) == 0) return Status::NotFound("this connection is not subscribed to Changed");
+  return Status::OK();
 }
 
 void Service::StartWorker(std::function<void()> work) { workers_.Submit(std::move(work)); }

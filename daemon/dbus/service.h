@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "daemon/dbus/caller_identity.h"
@@ -34,8 +35,12 @@ class Service {
           std::vector<std::string> agent_command, bool agent_needs_display = true, int max_workers = 32);
   ~Service();
 
-  // Emits Manager1.Changed. Loop thread only.
+  // Sends Manager1.Changed to each subscribed connection. Loop thread only.
   void EmitChanged(const ChangeEvent& event);
+  // Manager1.Subscribe/Unsubscribe for the connection `sender`.
+  Status Subscribe(const std::string& sender);
+  Status Unsubscribe(const std::string& sender);
+  static constexpr size_t kMaxSubscribers = 256;
   // Blocks until every worker has finished (and joins them), or
   // `timeout_ms` passes; true if they finished.
   bool WaitForWorkers(int timeout_ms);
@@ -55,6 +60,7 @@ class Service {
   Engine& engine_;
   EventLoop& loop_;
   std::map<std::string, CallerIdentity> identities_;  // by unique bus name
+  std::set<std::string> subscribers_;                 // unique bus names, for Changed
   ConsentAgentChannel consent_agents_;
   sdbus::Slot name_owner_watch_;
   WorkerPool workers_;

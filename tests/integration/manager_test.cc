@@ -171,6 +171,8 @@ TEST_F(ManagerTest, DeleteRemovesTheFileItsBytesAndItsGrants) {
 
 TEST_F(ManagerTest, ChangedIsSignalledForStoreGrantRevokeAndDelete) {
   auto watcher = harness_.Connect();
+  watcher->Subscribe();
+  watcher->Subscribe();  // again: still one subscription, one signal each
   auto client = harness_.Connect();
   std::string digest = StoreBytes(*client, "", "signal me");
   client->Grant(DaemonHarness::SelfApp(), "https://x.example", digest);
@@ -182,6 +184,51 @@ TEST_F(ManagerTest, ChangedIsSignalledForStoreGrantRevokeAndDelete) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(watcher->changes(), expected);
+}
+
+// Changed is unicast to subscribers: a connection with an ordinary match
+// rule for it (every BusClient registers one) and no subscription learns
+// nothing of what anyone stores; neither does one that unsubscribed.
+TEST_F(ManagerTest, ChangedIsNotBroadcast) {
+  auto bystander = harness_.Connect();
+  auto leaver = harness_.Connect();
+  leaver->Subscribe();
+  leaver->Unsubscribe();
+  try {
+    leaver->Unsubscribe();
+    ADD_FAILURE() << "a second Unsubscribe succeeded";
+  } catch (const sdbus::Error& e) {
+    EXPECT_EQ(e.getName(), kNotFound);
+  }
+  auto watcher = harness_.Connect();
+  watcher->Subscribe();
+  auto client = harness_.Connect();
+  const std::string digest = StoreBytes(*client, "https://a.example", "what A stored");
+  for (int i = 0; i < 500 && watcher->changes().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(watcher->changes(), (std::vector<std::pair<std::string, std::string>>{{"stored", digest}}));
+  // The bus delivers in order: a signal the daemon sent them would be in
+  // their queues before these replies, and dispatched soon after.
+  EXPECT_EQ(bystander->Manager1_proxy::Version(), 1u);
+  EXPECT_EQ(leaver->Manager1_proxy::Version(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(bystander->changes().empty());
+  EXPECT_TRUE(leaver->changes().empty());
+}
+
+// A subscriber that leaves the bus is forgotten: the daemon sends it nothing
+// more (and keeps no state for it).
+TEST_F(ManagerTest, SubscriberThatLeavesIsForgotten) {
+  {
+    auto gone = harness_.Connect();
+    gone->Subscribe();
+  }
+  auto watcher = harness_.Connect();
+  watcher->Subscribe();
+  auto client = harness_.Connect();
+  const std::string digest = StoreBytes(*client, "", "after the subscriber left");
+  for (int i = 0; i < 500 && watcher->changes().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(watcher->changes().size(), 1u);
+  EXPECT_THAT(harness_.DaemonLog(), ::testing::Not(::testing::HasSubstr("cannot send Changed")));
 }
 
 TEST_F(ManagerTest, VersionPropertiesAreOne) {
