@@ -40,12 +40,12 @@ using namespace std::chrono_literals;
 using VariantMap = std::map<std::string, sdbus::Variant>;
 
 // Method-call timeouts. The generated proxies use the connection's timeout,
-// so each call sets it on the connection it runs on. Besides these, every
-// call is watched for a stalled daemon (StallWatchdog, Client's stall
-// timeout): these bound what a daemon that answers pings may take. Store has none: it
-// lasts as long as its bytes take to arrive (a private one may first wait
-// for the keyring to be unlocked), and the daemon itself abandons a source
-// idle for 120 s. Open may wait for the user's answer in a consent dialog
+// so each call sets it on the connection it runs on. Every call is also
+// watched for a stalled daemon (StallWatchdog, the Client's stall timeout):
+// these only bound what a daemon that answers pings may take. Store has
+// none: it lasts as long as its bytes take to arrive (a private one may
+// first wait for the keyring to be unlocked), and the daemon itself
+// abandons a source idle for 120 s. Open may wait for the user's answer in a consent dialog
 // (up to 60 s), or for the keyring's unlock prompt and the decryption of a
 // private file. Rekey may wait for the unlock prompt, then re-wraps every
 // private file's data key. Verify reads and hashes every byte of the files
