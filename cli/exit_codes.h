@@ -34,7 +34,7 @@ inline constexpr const char* kExitCodesHelp =
     "  6  keyring unavailable or locked (doctor: private files cannot be stored or opened now)\n"
     "  7  no space left or quota exceeded\n"
     "  8  busy or cancelled: try again\n"
-    "  9  costored unreachable (no session bus, or daemon not running)\n"
+    "  9  costored unreachable (no session bus, daemon not running, or it stopped answering)\n"
     "  10 other failure (local I/O error, ...)\n"
     "  11 another consent agent is already registered (agent)\n"
     "  12 a stored file is damaged: its bytes on disk are not the stored bytes (verify)";

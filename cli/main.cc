@@ -1,5 +1,7 @@
 // costore: the command-line tool for the per-user model store (costored).
 // See README.md for the commands and exit codes.
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -23,6 +25,13 @@ int Run(int argc, char** argv) {
   app.set_version_flag("--version", std::string("costore ") + COSTORE_VERSION);
   app.require_subcommand(1);
   app.footer(kExitCodesHelp);
+  // Before or after the command: `costore --stall-timeout 5 ls`, `costore ls --stall-timeout 5`.
+  app.fallthrough();
+  double stall_timeout_s = 30;
+  app.add_option("--stall-timeout", stall_timeout_s,
+                 "give up on costored when it answers nothing for SECONDS while a command waits for it "
+                 "(exit 9); 0: never (default 30)")
+      ->check(CLI::Range(0.0, 86400.0));
 
   PutArgs put;
   auto* put_cmd = app.add_subcommand("put", "Store a file (or standard input, \"-\") and print its digest");
@@ -170,6 +179,7 @@ int Run(int argc, char** argv) {
   try {
     if (*agent_cmd) return Agent(agent);  // on a bus connection of its own
     costore::client::Client client = costore::client::Client::Connect();
+    client.SetStallTimeout(std::chrono::milliseconds(static_cast<int64_t>(stall_timeout_s * 1000)));
     if (*put_cmd) return Put(client, put);
     if (*get_cmd) return Get(client, get);
     if (*ls_cmd) return List(client, digest, json);

@@ -58,8 +58,15 @@ bool IsHost(std::string_view host) {
 }  // namespace
 
 std::variant<Request, RequestError> ParseRequest(std::string_view payload) {
-  nlohmann::json message = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
-  if (message.is_discarded()) return RequestError{nullptr, "the message is not valid UTF-8 JSON"};
+  nlohmann::json message;
+  try {
+    message = nlohmann::json::parse(payload.begin(), payload.end());
+  } catch (const nlohmann::json::parse_error& error) {
+    // Where and what, never the bytes themselves: they may not be UTF-8.
+    const bool utf8 = std::string_view(error.what()).find("UTF-8") != std::string_view::npos;
+    return RequestError{nullptr, std::string(utf8 ? "the message is not valid UTF-8" : "the message is not valid JSON") +
+                                     " (at byte " + std::to_string(error.byte) + ")"};
+  }
   if (!message.is_object()) return RequestError{nullptr, "the message is not a JSON object"};
   auto id_it = message.find("id");
   if (id_it == message.end()) return RequestError{nullptr, "the message has no \"id\""};

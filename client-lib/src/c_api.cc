@@ -1,5 +1,6 @@
 // The C ABI over costore::client::Client. Every entry point catches every
 // exception: none crosses into C.
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,7 @@ static_assert(static_cast<int>(ErrorCode::kFailed) == COSTORE_ERROR_FAILED);
 
 struct costore_client {
   std::optional<Client> client;
+  std::optional<std::chrono::milliseconds> stall_timeout;  // until connected
   costore_error last_code = COSTORE_OK;
   std::string last_message;
 };
@@ -118,7 +120,10 @@ costore_error Guard(costore_client* client, Body&& body) {
 }
 
 Client& Connected(costore_client* client) {
-  if (!client->client) client->client.emplace(Client::Connect());
+  if (!client->client) {
+    client->client.emplace(Client::Connect());
+    if (client->stall_timeout) client->client->SetStallTimeout(*client->stall_timeout);
+  }
   return *client->client;
 }
 
@@ -351,6 +356,13 @@ void costore_client_free(costore_client* client) { delete client; }
 
 costore_error costore_client_connect(costore_client* client) {
   return Guard(client, [&] { Connected(client); });
+}
+
+costore_error costore_client_set_stall_timeout(costore_client* client, uint32_t milliseconds) {
+  return Guard(client, [&] {
+    client->stall_timeout = std::chrono::milliseconds(milliseconds);
+    if (client->client) client->client->SetStallTimeout(*client->stall_timeout);
+  });
 }
 
 costore_error costore_client_get_error_code(const costore_client* client) {

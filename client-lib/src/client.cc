@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -16,7 +17,9 @@
 #include <initializer_list>
 #include <map>
 #include <mutex>
+#include <random>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -26,7 +29,9 @@
 #include <costore-ipc/names.h>
 #include <sdbus-c++/sdbus-c++.h>
 
+#include "busy_retry.h"
 #include "internal.h"
+#include "stall_watchdog.h"
 
 namespace costore::client {
 namespace {
@@ -35,10 +40,12 @@ using namespace std::chrono_literals;
 using VariantMap = std::map<std::string, sdbus::Variant>;
 
 // Method-call timeouts. The generated proxies use the connection's timeout,
-// so each call sets it on the connection it runs on. Store has none: it
-// lasts as long as its bytes take to arrive (a private one may first wait
-// for the keyring to be unlocked), and the daemon itself abandons a source
-// idle for 120 s. Open may wait for the user's answer in a consent dialog
+// so each call sets it on the connection it runs on. Every call is also
+// watched for a stalled daemon (StallWatchdog, the Client's stall timeout):
+// these only bound what a daemon that answers pings may take. Store has
+// none: it lasts as long as its bytes take to arrive (a private one may
+// first wait for the keyring to be unlocked), and the daemon itself
+// abandons a source idle for 120 s. Open may wait for the user's answer in a consent dialog
 // (up to 60 s), or for the keyring's unlock prompt and the decryption of a
 // private file. Rekey may wait for the unlock prompt, then re-wraps every
 // private file's data key. Verify reads and hashes every byte of the files
@@ -48,6 +55,8 @@ constexpr uint64_t kOpenTimeoutUsec = std::chrono::microseconds(10min).count();
 constexpr uint64_t kRekeyTimeoutUsec = std::chrono::microseconds(10min).count();
 constexpr uint64_t kVerifyTimeoutUsec = std::chrono::microseconds(24h).count();
 constexpr uint64_t kManagerTimeoutUsec = std::chrono::microseconds(25s).count();  // the D-Bus default
+
+constexpr std::chrono::milliseconds kDefaultStallTimeout = 30s;
 
 constexpr size_t kMaxIdleConnections = 4;
 constexpr auto kProgressInterval = 100ms;
@@ -89,6 +98,18 @@ std::unique_ptr<sdbus::IConnection> ConnectToSessionBus() {
   }
 }
 
+// How a call is watched for a stalled daemon: after `stall_timeout` of
+// silence (zero: never), with `progress_fd` (a regular file being stored,
+// or -1) as further sign of life.
+struct CallWatch {
+  std::chrono::milliseconds stall_timeout;
+  int progress_fd = -1;
+};
+
+// A call that hit its own D-Bus timeout is reported as a stalled daemon
+// when the pings went unanswered for at least this long too.
+constexpr auto kSilentLongEnough = 1s;
+
 // Idle session-bus connections. A call takes a connection for its whole
 // duration (an sd-bus connection must not be used by two threads at once:
 // sdbus-c++ would even spin waiting for it), so concurrent calls each get
@@ -115,22 +136,36 @@ class ConnectionPool {
   }
 
   // Runs fn(connection) on a connection of this pool whose method calls
-  // time out after `timeout_usec`, translating D-Bus errors. A connection
-  // whose failure says nothing about the bus goes back to the pool; one that
-  // may be broken is dropped.
+  // time out after `timeout_usec`, translating D-Bus errors, and fails it
+  // with kUnreachable when the daemon answers nothing for `watch` (see
+  // StallWatchdog). A connection whose failure says nothing about the bus
+  // goes back to the pool; one that may be broken is dropped.
   template <typename Fn>
-  auto Run(uint64_t timeout_usec, Fn&& fn) -> std::invoke_result_t<Fn, sdbus::IConnection&> {
+  auto Run(uint64_t timeout_usec, const CallWatch& watch, Fn&& fn) -> std::invoke_result_t<Fn, sdbus::IConnection&> {
     auto connection = Take(timeout_usec);
+    internal::StallWatchdog watchdog(watch.stall_timeout, connection->getEventLoopPollData().fd, watch.progress_fd);
+    // A connection the watchdog shut down is of no further use.
+    auto give_back = [&] {
+      watchdog.Finish();
+      if (!watchdog.Stalled()) Give(std::move(connection));
+    };
     try {
       if constexpr (std::is_void_v<std::invoke_result_t<Fn, sdbus::IConnection&>>) {
         fn(*connection);
-        Give(std::move(connection));
+        give_back();
       } else {
         auto result = fn(*connection);
-        Give(std::move(connection));
+        give_back();
         return result;
       }
     } catch (const sdbus::Error& error) {
+      watchdog.Finish();
+      if (auto stalled = watchdog.Stalled()) throw Error(ErrorCode::kUnreachable, *stalled);
+      // The call's own timeout came first, with the pings unanswered too.
+      if (error.getName() == "org.freedesktop.DBus.Error.Timeout" ||
+          error.getName() == "org.freedesktop.DBus.Error.NoReply") {
+        if (auto silent = watchdog.SilentFor(kSilentLongEnough)) throw Error(ErrorCode::kUnreachable, *silent);
+      }
       if (internal::ConnectionStillUsable(error)) Give(std::move(connection));
       throw internal::TranslateDbusError(error);
     }
@@ -292,20 +327,53 @@ void SetCloseOnExec(int fd) {
   if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
+// A number in [0, 1) for the jitter of Busy retries.
+double Jitter() {
+  thread_local std::minstd_rand random(std::random_device{}());
+  return std::uniform_real_distribution<double>(0.0, 1.0)(random);
+}
+
+// Calls `call` until it is not Busy, as BusyRetryDelay schedules, while
+// `may_retry()` says that nothing was consumed; then the last Busy stands.
+template <typename Call, typename MayRetry>
+auto RetryWhileBusy(Call&& call, MayRetry&& may_retry) {
+  std::optional<uint32_t> first_hint;
+  std::chrono::milliseconds waited{0};
+  for (int tries = 1;; ++tries) {
+    try {
+      return call();
+    } catch (const Error& error) {
+      if (error.code() != ErrorCode::kBusy || !may_retry()) throw;
+      const std::optional<uint32_t> hint = internal::RetryAfterSeconds(error.what());
+      if (tries == 1) first_hint = hint;
+      const auto delay = internal::BusyRetryDelay(tries, first_hint, hint, waited, Jitter());
+      if (!delay) throw;
+      std::this_thread::sleep_for(*delay);
+      waited += *delay;
+    }
+  }
+}
+
 }  // namespace
 
 struct Client::Impl {
   ConnectionPool connections;
+  std::atomic<int64_t> stall_timeout_ms{kDefaultStallTimeout.count()};
+
+  CallWatch Watch(int progress_fd = -1) const {
+    return CallWatch{std::chrono::milliseconds(stall_timeout_ms.load()), progress_fd};
+  }
 
   template <typename Fn>
   auto CallManager(Fn&& fn) {
-    return connections.Run(kManagerTimeoutUsec, [&](sdbus::IConnection& connection) {
+    return connections.Run(kManagerTimeoutUsec, Watch(), [&](sdbus::IConnection& connection) {
       ManagerProxy proxy(connection);
       return fn(proxy);
     });
   }
 
-  // The Store call itself, blocking until the daemon answers.
+  // The Store call itself, blocking until the daemon answers; a Busy one
+  // again, as long as no byte of `source` was read.
   FileInfo CallStore(int source, const std::string& digest, const StoreOptions& options,
                      std::optional<uint64_t> size) {
     VariantMap store_options;
@@ -318,10 +386,19 @@ struct Client::Impl {
     if (duplicate < 0)
       throw Error(ErrorCode::kInvalidArgument, "source: not a usable file descriptor: " + SystemError(errno));
     sdbus::UnixFd source_fd(duplicate, sdbus::adopt_fd);
-    return connections.Run(kStoreTimeoutUsec, [&](sdbus::IConnection& connection) {
-      StoreProxy proxy(connection);
-      return ToFileInfo(proxy.Store(options.origin, digest, source_fd, store_options));
-    });
+    // A regular file's shared offset shows both progress and, after a Busy
+    // answer, whether the daemon read anything; a pipe's bytes are not read
+    // before a Busy answer (Store1.xml says so).
+    const int64_t start = FileOffset(source);
+    const CallWatch watch = Watch(start >= 0 ? source : -1);
+    return RetryWhileBusy(
+        [&] {
+          return connections.Run(kStoreTimeoutUsec, watch, [&](sdbus::IConnection& connection) {
+            StoreProxy proxy(connection);
+            return ToFileInfo(proxy.Store(options.origin, digest, source_fd, store_options));
+          });
+        },
+        [&] { return start < 0 || FileOffset(source) == start; });
   }
 
   // Stores from `fd`; with a progress callback, the call runs on a worker
@@ -424,6 +501,10 @@ Client Client::Connect() {
   return Client(std::move(impl));
 }
 
+void Client::SetStallTimeout(std::chrono::milliseconds timeout) {
+  impl_->stall_timeout_ms = std::max<int64_t>(timeout.count(), 0);
+}
+
 FileInfo Client::StorePath(const std::string& path, std::string_view digest, const StoreOptions& options) const {
   std::string normalized = NormalizeDigest(digest);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
@@ -458,13 +539,17 @@ OpenedFile Client::Open(std::string_view digest, std::string_view origin, const 
   std::string normalized = NormalizeDigest(digest);
   VariantMap open_options;
   if (options.stream) open_options["stream"] = sdbus::Variant(true);
-  return impl_->connections.Run(kOpenTimeoutUsec, [&](sdbus::IConnection& connection) {
-    StoreProxy proxy(connection);
-    auto [fd, info] = proxy.Open(std::string(origin), normalized, open_options);
-    OpenedFile opened{UniqueFd(fd.release()), ToFileInfo(info)};
-    SetCloseOnExec(opened.fd.get());
-    return opened;
-  });
+  return RetryWhileBusy(
+      [&] {
+        return impl_->connections.Run(kOpenTimeoutUsec, impl_->Watch(), [&](sdbus::IConnection& connection) {
+          StoreProxy proxy(connection);
+          auto [fd, info] = proxy.Open(std::string(origin), normalized, open_options);
+          OpenedFile opened{UniqueFd(fd.release()), ToFileInfo(info)};
+          SetCloseOnExec(opened.fd.get());
+          return opened;
+        });
+      },
+      [] { return true; });
 }
 
 std::vector<FileEntry> Client::List() const { return List(std::string_view()); }
@@ -573,7 +658,7 @@ void Client::SetSettingBool(std::string_view key, bool value) const {
 }
 
 RekeyResult Client::Rekey() const {
-  return impl_->connections.Run(kRekeyTimeoutUsec, [&](sdbus::IConnection& connection) {
+  return impl_->connections.Run(kRekeyTimeoutUsec, impl_->Watch(), [&](sdbus::IConnection& connection) {
     ManagerProxy proxy(connection);
     VariantMap map = proxy.Rekey(VariantMap{});
     RekeyResult result;
@@ -608,7 +693,7 @@ std::vector<VerifyResult> Client::Verify(const std::vector<std::string>& digests
     for (const auto& digest : digests) normalized.push_back(NormalizeDigest(digest));
     options["digests"] = sdbus::Variant(normalized);
   }
-  return impl_->connections.Run(kVerifyTimeoutUsec, [&](sdbus::IConnection& connection) {
+  return impl_->connections.Run(kVerifyTimeoutUsec, impl_->Watch(), [&](sdbus::IConnection& connection) {
     ManagerProxy proxy(connection);
     std::vector<VerifyResult> results;
     for (const auto& map : proxy.Verify(options)) results.push_back(ToVerifyResult(map));

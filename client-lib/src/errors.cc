@@ -28,12 +28,13 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 12> kCodeNames = {{
 }};
 
 // Bus-level failures meaning "costored is not there (any more)".
-constexpr std::array<std::string_view, 8> kUnreachableNames = {
+constexpr std::array<std::string_view, 9> kUnreachableNames = {
     "org.freedesktop.DBus.Error.ServiceUnknown",  // not running, not activatable
     "org.freedesktop.DBus.Error.NameHasNoOwner",
     "org.freedesktop.DBus.Error.NoServer",
     "org.freedesktop.DBus.Error.Disconnected",
     "org.freedesktop.DBus.Error.NoReply",  // exited without replying
+    "org.freedesktop.DBus.Error.Timeout",  // no reply within the call's own timeout (sd-bus)
     "org.freedesktop.DBus.Error.Spawn.ChildExited",
     "org.freedesktop.DBus.Error.Spawn.Failed",
     "org.freedesktop.DBus.Error.FileNotFound",  // no bus socket

@@ -413,6 +413,34 @@ TEST_F(HostTest, MalformedMessagesGetErrorRepliesNeverACrash) {
   EXPECT_EQ(replies, bad.size() + 1);
 }
 
+// Bytes that are not UTF-8 inside a frame's JSON (a stray byte, a
+// character cut short, an overlong form, a UTF-16 surrogate, past
+// U+10FFFF) get a JSON error reply that says so, and the reply itself is
+// valid UTF-8 (Chrome drops the host otherwise).
+TEST_F(HostTest, InvalidUtf8InAFrameGetsAnErrorReplyNamingIt) {
+  const std::vector<std::string> bad_bytes = {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                              "\xe6\x97", "\x80\x80"};
+  std::vector<std::string> payloads;
+  for (const std::string& bad : bad_bytes) {
+    payloads.push_back(R"({"id":1,"op":"open","origin":"https://a)" + bad + R"(.example","digest":"x"})");
+    payloads.push_back(R"({"id":2,"op":"open","origin":"https://a.example","digest":"sha256:)" + bad + R"("})");
+    payloads.push_back(R"({"id":3,"op":"hello",")" + bad + R"(":1})");
+  }
+  for (const std::string& payload : payloads) host_->HandleMessage(payload);
+  host_.reset();  // waits for every reply
+  sink_.CloseWrite();
+  FrameReader reader(sink_.read_fd);
+  size_t replies = 0;
+  for (Frame frame = reader.Next(); frame.status == FrameStatus::kOk; frame = reader.Next()) {
+    json reply = json::parse(frame.payload);  // throws on a reply that is not UTF-8
+    EXPECT_EQ(reply["ok"], false) << frame.payload;
+    EXPECT_EQ(reply["message"].get<std::string>().rfind("the message is not valid UTF-8 (at byte ", 0), 0u)
+        << frame.payload;
+    ++replies;
+  }
+  EXPECT_EQ(replies, payloads.size());
+}
+
 TEST_F(HostTest, OpenRefusesBadOriginsAndDigests) {
   std::string hex(64, 'a');
   EXPECT_EQ(Call({{"op", "open"}, {"origin", "null"}, {"digest", hex}})["error"], "InvalidArgument");

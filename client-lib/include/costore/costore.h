@@ -67,9 +67,9 @@ typedef enum costore_error {
   COSTORE_ERROR_NO_SPACE = 6,            /* the disk holding the store is full */
   COSTORE_ERROR_QUOTA_EXCEEDED = 7,      /* a configured limit would be exceeded */
   COSTORE_ERROR_CANCELLED = 8,           /* the transfer was abandoned */
-  COSTORE_ERROR_BUSY = 9,                /* too many transfers in flight; try again later */
+  COSTORE_ERROR_BUSY = 9,                /* too many transfers in flight (store, open: after retries) */
   COSTORE_ERROR_IO = 10,                 /* the daemon (or this library) could not read or write */
-  COSTORE_ERROR_UNREACHABLE = 11,        /* no session bus, or no costored on it */
+  COSTORE_ERROR_UNREACHABLE = 11,        /* no session bus, no costored on it, or it stopped answering */
   COSTORE_ERROR_FAILED = 12              /* anything else; the message says what */
 } costore_error;
 
@@ -262,6 +262,19 @@ COSTORE_EXPORT void costore_client_free(costore_client *client);
  * start or look for the daemon itself.
  */
 COSTORE_EXPORT costore_error costore_client_connect(costore_client *client);
+
+/*
+ * costore_client_set_stall_timeout: how long a call in progress waits for
+ * any sign of life from the daemon (it is pinged while the call runs; a
+ * store's file offset moving counts too) before failing with
+ * COSTORE_ERROR_UNREACHABLE, "costored (pid N) stopped answering: no reply
+ * to a ping for 30 s". Default 30000 ms; 0 turns the check off, leaving
+ * each call's own D-Bus timeout (25 s for the manager calls, 10 min for
+ * an open, none for a store). Store and open calls answered
+ * COSTORE_ERROR_BUSY are tried again first, as costore.hpp describes (at
+ * most 5 calls and 60 s of waiting).
+ */
+COSTORE_EXPORT costore_error costore_client_set_stall_timeout(costore_client *client, uint32_t milliseconds);
 
 /* The code of the last failed call on @client (COSTORE_OK if none). */
 COSTORE_EXPORT costore_error costore_client_get_error_code(const costore_client *client);

@@ -9,6 +9,27 @@
 // kind (one per io.github.costore.Error.<Name>, plus Unreachable and Failed)
 // and whose what() is the daemon's message, word for word.
 //
+// No call waits forever. Each has a D-Bus timeout for a daemon that
+// answers but takes too long (25 s for the Manager1 calls; 10 min for
+// Open, which may wait for the user's consent or the keyring; 24 h for
+// Verify; none for a Store, which lasts as long as its bytes take to
+// arrive). And while any call is in progress the library pings the
+// daemon (org.freedesktop.DBus.Peer.Ping, answered on its event loop): if
+// it answers nothing for the stall timeout (30 s; SetStallTimeout), the
+// call fails with kUnreachable, "costored (pid N) stopped answering: no
+// reply to a ping for 30 s". A store from a regular file whose offset
+// moves counts as an answer. A daemon busy with a long store or waiting
+// for the user still answers pings, so only a stalled one trips this.
+//
+// Store and Open calls answered kBusy (too many transfers in flight) are
+// tried again by the library: first after the wait the daemon names ("; try
+// again in N s" ending its message; 1 s when it names none), then after
+// doubling waits (stretched by up to a quarter at random, at most 16 s
+// each), 5 calls in all and at most 60 s of waiting; then kBusy is
+// thrown, with the daemon's last message. A store from a regular file is
+// only tried again when the daemon read none of it (its offset did not
+// move); a Busy store never consumed bytes of a pipe (the contract says).
+//
 // A Client may be shared by threads: every call takes a bus connection of
 // its own for its duration, so stores and opens run side by side.
 // Callbacks (progress, stream readers) run on the thread that made the call.
@@ -18,6 +39,7 @@
 // microseconds since the Unix epoch.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -54,7 +76,7 @@ enum class ErrorCode : int {
   kNoSpace = 6,             // the disk holding the store is full
   kQuotaExceeded = 7,       // a configured limit would be exceeded
   kCancelled = 8,           // the transfer was abandoned
-  kBusy = 9,                // too many transfers in flight; try again later
+  kBusy = 9,                // too many transfers in flight (Store and Open: after retrying)
   kIOError = 10,            // the daemon (or this library) could not read or write
   kUnreachable = 11,        // no session bus, or no costored on it
   kFailed = 12,             // anything else; the message says what
@@ -321,6 +343,13 @@ class COSTORE_EXPORT Client {
   // calls report kUnreachable when it is not there.
   static Client Connect();
 
+  // How long a call in progress waits for any sign of life from the daemon
+  // before failing with kUnreachable ("costored (pid N) stopped answering:
+  // no reply to a ping for 30 s"); see the top of this file. Default 30 s;
+  // zero turns the check off (only each call's own D-Bus timeout is left).
+  // Applies to calls started afterwards, from any thread.
+  void SetStallTimeout(std::chrono::milliseconds timeout);
+
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
   ~Client();
@@ -330,7 +359,9 @@ class COSTORE_EXPORT Client {
   // Stores the file at `path` under `digest`. The daemon reads every byte
   // and verifies it; on a mismatch nothing is stored and the
   // kDigestMismatch message names the digest and size that arrived. No
-  // timeout: a store takes as long as its bytes take.
+  // D-Bus timeout: a store takes as long as its bytes take; a stalled
+  // daemon is noticed (see the top of this file). A store that failed
+  // that way may still complete once the daemon resumes.
   FileInfo StorePath(const std::string& path, std::string_view digest,
                      const StoreOptions& options = {}) const;
   // As StorePath, reading `fd` (regular file, pipe or socket) from its
