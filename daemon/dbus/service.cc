@@ -454,7 +454,7 @@ Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop
         std::string name, old_owner, new_owner;
         msg >> name >> old_owner >> new_owner;
         if (!new_owner.empty()) return;
-        identities_.erase(name);
+        identities_.Erase(name);
         // A caller that left stops waiting for its dialog; an agent that
         // left answers nothing more.
         engine_.CallerGone(name);
@@ -470,9 +470,8 @@ Status Service::IdentifyCurrentCaller(const sdbus::IObject& object, CallerIdenti
   const sdbus::Message* msg = object.getCurrentlyProcessedMessage();
   if (msg == nullptr) return Status::PermissionDenied("no message is being processed");
   std::string sender = msg->getSender();
-  auto cached = identities_.find(sender);
-  if (cached != identities_.end()) {
-    *identity = cached->second;
+  if (const CallerIdentity* cached = identities_.Find(sender)) {
+    *identity = *cached;
     return Status::OK();
   }
   CallerIdentity found;
@@ -490,7 +489,7 @@ Status Service::IdentifyCurrentCaller(const sdbus::IObject& object, CallerIdenti
   }
   Status s = IdentifyProcess(found.pid, &found);
   if (!s.ok()) return s;
-  identities_.emplace(sender, found);
+  identities_.FindOrInsert(sender, found);
   *identity = found;
   return Status::OK();
 }

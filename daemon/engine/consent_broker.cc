@@ -15,21 +15,58 @@ void ConsentBroker::SetAgent(ConsentAgent* agent) {
   agent_ = agent;
 }
 
+namespace {
+// A budget refills from empty to full in this time, whatever its rate.
+constexpr int64_t kRefillUs = int64_t{3600} * 1'000'000;
+}  // namespace
+
+ConsentBroker::ConsentBroker(Env* env, size_t max_principals)
+    : env_(env), principals_(max_principals, [this](const Principal&, const PrincipalState& state) { Evicted(state); }) {}
+
+void ConsentBroker::Evicted(const PrincipalState& state) {
+  const int64_t now = env_->NowMicros();
+  if (!state.denied.empty() || now - state.budget.updated_us < kRefillUs) last_lossy_eviction_us_ = now;
+}
+
+ConsentBroker::PrincipalState& ConsentBroker::StateOf(const Principal& who, uint32_t per_hour) {
+  const int64_t now = env_->NowMicros();
+  PrincipalState fresh;
+  fresh.budget.updated_us = now;
+  // Possibly one just evicted: then it starts empty (see the header).
+  const bool after_lossy = last_lossy_eviction_us_ != INT64_MIN && now - last_lossy_eviction_us_ < kRefillUs;
+  fresh.budget.tokens = after_lossy ? 0 : per_hour;
+  return principals_.FindOrInsert(who, std::move(fresh));
+}
+
 bool ConsentBroker::TakePrompt(const Principal& who, uint32_t per_hour) {
   if (per_hour == 0) return false;
   const int64_t now = env_->NowMicros();
-  auto [it, inserted] = budgets_.try_emplace(who);
-  Budget& budget = it->second;
-  if (inserted) {
-    budget.tokens = per_hour;
-  } else {
-    double refill = static_cast<double>(now - budget.updated_us) / 3.6e9 * per_hour;
-    budget.tokens = std::min<double>(per_hour, budget.tokens + std::max(0.0, refill));
-  }
+  Budget& budget = StateOf(who, per_hour).budget;
+  double refill = static_cast<double>(now - budget.updated_us) / 3.6e9 * per_hour;
+  budget.tokens = std::min<double>(per_hour, budget.tokens + std::max(0.0, refill));
   budget.updated_us = now;
   if (budget.tokens < 1) return false;
   budget.tokens -= 1;
   return true;
+}
+
+bool ConsentBroker::IsDenied(const Key& key) {
+  const PrincipalState* state = principals_.Find(key.first);
+  return state != nullptr && std::find(state->denied.begin(), state->denied.end(), key.second) != state->denied.end();
+}
+
+void ConsentBroker::RememberDenial(const Key& key) {
+  // A denial only follows a prompt, so the state is there unless it was
+  // evicted meanwhile; made again, it starts as the header says.
+  PrincipalState& state = StateOf(key.first, 0);
+  if (std::find(state.denied.begin(), state.denied.end(), key.second) != state.denied.end()) return;
+  if (state.denied.size() >= kMaxDenialsPerPrincipal) state.denied.erase(state.denied.begin());
+  state.denied.push_back(key.second);
+}
+
+size_t ConsentBroker::principals_tracked() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return principals_.size();
 }
 
 void ConsentBroker::Request(const ConsentRequest& request, const std::string& waiter,
@@ -41,7 +78,7 @@ void ConsentBroker::Request(const ConsentRequest& request, const std::string& wa
   ConsentDecision unasked = ConsentDecision::kNoAnswer;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (denied_.count(key)) {
+    if (IsDenied(key)) {
       unasked = ConsentDecision::kDeny;
     } else if (auto pending = pending_.find(key); pending != pending_.end()) {
       pending->second.waiters.emplace_back(waiter, std::move(done));
@@ -72,7 +109,7 @@ void ConsentBroker::Finish(const Key& key, const std::string& id, ConsentDecisio
     if (it == pending_.end() || it->second.id != id) return;
     waiters = std::move(it->second.waiters);
     pending_.erase(it);
-    if (decision == ConsentDecision::kDeny) denied_.insert(key);
+    if (decision == ConsentDecision::kDeny) RememberDenial(key);
   }
   for (auto& [waiter, done] : waiters) done(decision);
 }
