@@ -110,14 +110,19 @@ class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_
     // comes back to the loop thread. The Result (an sd-bus message, whose
     // reference count is not atomic) is only ever touched here and in the
     // posted closure.
+    Principal who{caller.app, std::move(origin)};
+    // Admitted here, before a worker is taken: a Busy store is answered at
+    // once, with no byte of the source read.
+    CallerLimits::Slot slot;
+    if (s = service_.engine().AdmitStore(who, &slot); !s.ok()) return result.returnError(ToDbusError(s));
     auto pending = std::make_shared<StoreResult>(std::move(result));
     auto fd = std::make_shared<sdbus::UnixFd>(std::move(source));
-    Principal who{caller.app, std::move(origin)};
-    service_.StartWorker([this, pending = std::move(pending), fd = std::move(fd),
+    auto admitted = std::make_shared<CallerLimits::Slot>(std::move(slot));
+    service_.StartWorker([this, pending = std::move(pending), fd = std::move(fd), admitted = std::move(admitted),
                           who = std::move(who), request = std::move(request)]() mutable {
       request.source_fd = fd->get();
       FileInfo info;
-      Status status = service_.engine().Store(who, request, &info);  // never throws: Guarded
+      Status status = service_.engine().Store(who, request, &info, std::move(*admitted));  // never throws: Guarded
       fd.reset();  // close the caller's descriptor now, not when the reply is sent
       if (status.ok()) {
         LogDebug("stored " + info.digest.ToString() + " for " + Quote(who.app) + " " + Quote(who.origin));
@@ -288,7 +293,8 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
             {"min-free-space", sdbus::Variant(space.min_free_space)},
             {"quota", sdbus::Variant(space.quota)},
             {"auto-collect", sdbus::Variant(space.auto_collect)},
-            {"scrub-interval", sdbus::Variant(space.scrub_interval_days)}};
+            {"scrub-interval", sdbus::Variant(space.scrub_interval_days)},
+            {"min-store-rate", sdbus::Variant(service_.engine().GetMinStoreRate())}};
   }
 
   void SetSetting(const std::string& key, const sdbus::Variant& value) override {
