@@ -654,6 +654,10 @@ int Space(const client::Client& client, const SpaceArgs& args) {
                                   "free, or auto (5% of the file system or 2 GiB, whichever is smaller)"};
     }
   }
+  std::optional<uint64_t> min_rate;
+  if (args.min_store_rate) {
+    min_rate = *args.min_store_rate == "off" ? 0 : SizeOrFail("space --min-store-rate", *args.min_store_rate);
+  }
   if (args.quota) {
     if (*args.quota == "none") {
       quota = 0;
@@ -675,6 +679,9 @@ int Space(const client::Client& client, const SpaceArgs& args) {
     Attempt("space --scrub-interval",
             [&] { client.SetSetting(client::kSettingScrubInterval, *args.scrub_interval_days); });
   }
+  if (min_rate) {
+    Attempt("space --min-store-rate", [&] { client.SetSettingUint64(client::kSettingMinStoreRate, *min_rate); });
+  }
   client::Space space = Attempt("space", [&] { return client.GetSpace(); });
   client::Settings settings = Attempt("space", [&] { return client.GetSettings(); });
   if (args.json) {
@@ -689,7 +696,8 @@ int Space(const client::Client& client, const SpaceArgs& args) {
                {"min-free-space", settings.min_free_space},
                {"quota", settings.quota},
                {"auto-collect", settings.auto_collect},
-               {"scrub-interval", settings.scrub_interval_days}});
+               {"scrub-interval", settings.scrub_interval_days},
+               {"min-store-rate", settings.min_store_rate}});
     return kExitOk;
   }
   Table table({"store:", HumanSize(space.store_bytes) + " (" + std::to_string(space.store_bytes) + " bytes)"});
@@ -719,6 +727,10 @@ int Space(const client::Client& client, const SpaceArgs& args) {
   table.Add({"scrub:", settings.scrub_interval_days == 0
                            ? std::string("off")
                            : "every " + Count(settings.scrub_interval_days, "day", "days") + ", at idle priority"});
+  table.Add({"store rate:", settings.min_store_rate == 0
+                                ? std::string("no minimum")
+                                : "at least " + HumanSize(settings.min_store_rate) +
+                                      "/s (a slower store is cancelled once its first minute has passed)"});
   table.Add({"last scrub:", space.last_scrub_usec > 0 ? HumanTime(space.last_scrub_usec) : std::string("never")});
   std::cout << table.Render();
   return kExitOk;

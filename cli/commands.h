@@ -56,6 +56,7 @@ struct SpaceArgs {
   std::optional<std::string> quota;         // a SIZE or "none"
   std::optional<std::string> auto_collect;  // "on" or "off"
   std::optional<uint32_t> scrub_interval_days;
+  std::optional<std::string> min_store_rate;  // a SIZE (per second) or "off"
   bool json = false;
 };
 

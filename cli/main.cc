@@ -165,6 +165,11 @@ int Run(int argc, char** argv) {
   space_cmd->add_option("--scrub-interval", space.scrub_interval_days,
                         "days between background verifications of every file (0: off)")
       ->type_name("DAYS");
+  space_cmd
+      ->add_option("--min-store-rate", space.min_store_rate,
+                   "cancel a store averaging less than RATE bytes per second over a minute, once its first "
+                   "minute has passed: a SIZE (per second), or off")
+      ->type_name("RATE|off");
   space_cmd->add_flag("--json", space.json, "print JSON");
 
   try {

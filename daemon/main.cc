@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -34,15 +35,37 @@ int main(int argc, char** argv) {
                "io.github.costore on the D-Bus session bus. Usually started by D-Bus activation."};
   std::string store_dir = DefaultStoreDir();
   int idle_timeout_s = 120;
-  int max_stores = 16;
+  costore::EngineOptions defaults;
+  int max_stores = defaults.store_caps.total;
+  int max_app_stores = defaults.store_caps.per_app;
+  int max_principal_stores = defaults.store_caps.per_principal;
+  uint64_t min_store_rate = defaults.min_store_rate;
+  int store_rate_window_s = defaults.store_rate_window_ms / 1000;
   bool verbose = false;
   bool no_read_only_view = false;
   std::string agent_command = "costore-consent --agent";
   app.add_option("--store", store_dir, "Store directory (default: $XDG_DATA_HOME/costore)");
   app.add_option("--idle-timeout", idle_timeout_s, "Abandon a store whose source is silent this long (seconds)")
       ->check(CLI::Range(1, 86400));
-  app.add_option("--max-stores", max_stores, "Stores in flight at once; more get Busy")
-      ->check(CLI::Range(1, 1024));
+  app.add_option("--max-stores", max_stores, "Stores in flight at once, all callers together; more get Busy")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--max-stores-per-app", max_app_stores,
+                 "Stores in flight at once for one app, all its origins together")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--max-stores-per-origin", max_principal_stores,
+                 "Stores in flight at once for one principal (an app and one origin)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--min-store-rate", min_store_rate,
+                 "Cancel a store averaging fewer bytes per second than this over the rate window, once the "
+                 "window has passed (0: off); the Manager1 setting min-store-rate, once set, takes its place")
+      ->capture_default_str();
+  app.add_option("--store-rate-window", store_rate_window_s,
+                 "Seconds a store may run before its rate counts, and over which it is averaged")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   app.add_option("--consent-agent", agent_command,
                  "Command that starts a consent agent when a file needs the user's consent and none is "
                  "registered; \"\" to never start one")
@@ -86,7 +109,11 @@ int main(int argc, char** argv) {
     costore::EngineOptions options;
     options.root = store_dir;
     options.idle_timeout_ms = idle_timeout_s * 1000;
-    options.max_concurrent_stores = max_stores;
+    // No one app may take every store slot; the total counts once for the
+    // caps under it.
+    options.store_caps = {std::min(max_principal_stores, max_stores), std::min(max_app_stores, max_stores), max_stores};
+    options.min_store_rate = min_store_rate;
+    options.store_rate_grace_ms = options.store_rate_window_ms = store_rate_window_s * 1000;
     options.key_store = &key_store;
     options.read_only_view = !no_read_only_view;
     // For the crash-safety test of Rekey only: die (SIGKILL, as a kill
@@ -116,10 +143,13 @@ int main(int argc, char** argv) {
     std::vector<std::string> agent_argv;
     std::istringstream words(agent_command);
     for (std::string word; words >> word;) agent_argv.push_back(word);
-    // Stores hold a worker for as long as they stream; the rest (private
-    // opens, verification, the keyring) get a few more.
+    // Stores hold a worker for as long as they stream, and so do private
+    // and copied opens; each kind is capped, and two more serve
+    // verification, rekeying and the keyring, so no kind starves another.
+    // (32 with the defaults.)
     service = std::make_unique<costore::Service>(*connection, *engine, loop, std::move(agent_argv),
-                                                       /*agent_needs_display=*/!agent_headless, max_stores + 8);
+                                                 /*agent_needs_display=*/!agent_headless,
+                                                 max_stores + options.worker_open_caps.total + 2);
 
     // The objects exist before the name is taken, so a caller that activated
     // us is served as soon as it sees the name.

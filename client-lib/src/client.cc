@@ -633,6 +633,7 @@ Settings Client::GetSettings() const {
     settings.quota = Field<uint64_t>(map, "quota");
     settings.auto_collect = Field<bool>(map, "auto-collect");
     settings.scrub_interval_days = Field<uint32_t>(map, "scrub-interval");
+    settings.min_store_rate = Field<uint64_t>(map, "min-store-rate");
     return settings;
   });
 }

@@ -110,14 +110,19 @@ class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_
     // comes back to the loop thread. The Result (an sd-bus message, whose
     // reference count is not atomic) is only ever touched here and in the
     // posted closure.
+    Principal who{caller.app, std::move(origin)};
+    // Admitted here, before a worker is taken: a Busy store is answered at
+    // once, with no byte of the source read.
+    CallerLimits::Slot slot;
+    if (s = service_.engine().AdmitStore(who, &slot); !s.ok()) return result.returnError(ToDbusError(s));
     auto pending = std::make_shared<StoreResult>(std::move(result));
     auto fd = std::make_shared<sdbus::UnixFd>(std::move(source));
-    Principal who{caller.app, std::move(origin)};
-    service_.StartWorker([this, pending = std::move(pending), fd = std::move(fd),
+    auto admitted = std::make_shared<CallerLimits::Slot>(std::move(slot));
+    service_.StartWorker([this, pending = std::move(pending), fd = std::move(fd), admitted = std::move(admitted),
                           who = std::move(who), request = std::move(request)]() mutable {
       request.source_fd = fd->get();
       FileInfo info;
-      Status status = service_.engine().Store(who, request, &info);  // never throws: Guarded
+      Status status = service_.engine().Store(who, request, &info, std::move(*admitted));  // never throws: Guarded
       fd.reset();  // close the caller's descriptor now, not when the reply is sent
       if (status.ok()) {
         LogDebug("stored " + info.digest.ToString() + " for " + Quote(who.app) + " " + Quote(who.origin));
@@ -309,7 +314,8 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
             {"min-free-space", sdbus::Variant(space.min_free_space)},
             {"quota", sdbus::Variant(space.quota)},
             {"auto-collect", sdbus::Variant(space.auto_collect)},
-            {"scrub-interval", sdbus::Variant(space.scrub_interval_days)}};
+            {"scrub-interval", sdbus::Variant(space.scrub_interval_days)},
+            {"min-store-rate", sdbus::Variant(service_.engine().GetMinStoreRate())}};
   }
 
   void SetSetting(const std::string& key, const sdbus::Variant& value) override {
@@ -475,7 +481,7 @@ Service::Service(sdbus::IConnection& connection, Engine& engine, EventLoop& loop
         std::string name, old_owner, new_owner;
         msg >> name >> old_owner >> new_owner;
         if (!new_owner.empty()) return;
-        identities_.erase(name);
+        identities_.Erase(name);
         subscribers_.erase(name);
         // A caller that left stops waiting for its dialog; an agent that
         // left answers nothing more.
@@ -492,9 +498,8 @@ Status Service::IdentifyCurrentCaller(const sdbus::IObject& object, CallerIdenti
   const sdbus::Message* msg = object.getCurrentlyProcessedMessage();
   if (msg == nullptr) return Status::PermissionDenied("no message is being processed");
   std::string sender = msg->getSender();
-  auto cached = identities_.find(sender);
-  if (cached != identities_.end()) {
-    *identity = cached->second;
+  if (const CallerIdentity* cached = identities_.Find(sender)) {
+    *identity = *cached;
     return Status::OK();
   }
   CallerIdentity found;
@@ -512,7 +517,7 @@ Status Service::IdentifyCurrentCaller(const sdbus::IObject& object, CallerIdenti
   }
   Status s = IdentifyProcess(found.pid, &found);
   if (!s.ok()) return s;
-  identities_.emplace(sender, found);
+  identities_.FindOrInsert(sender, found);
   *identity = found;
   return Status::OK();
 }

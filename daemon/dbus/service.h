@@ -20,6 +20,7 @@
 #include "daemon/dbus/event_loop.h"
 #include "daemon/dbus/worker_pool.h"
 #include "daemon/engine/engine.h"
+#include "daemon/engine/lru_map.h"
 
 namespace costore {
 
@@ -59,8 +60,12 @@ class Service {
   sdbus::IConnection& connection_;
   Engine& engine_;
   EventLoop& loop_;
-  std::map<std::string, CallerIdentity> identities_;  // by unique bus name
-  std::set<std::string> subscribers_;                 // unique bus names, for Changed
+  // By unique bus name, for the connections that called most recently:
+  // bounded, since a caller can open connections at will; one evicted is
+  // identified again from kernel data at its next call, so nothing is lost.
+  static constexpr size_t kMaxCachedIdentities = 4096;
+  LruMap<std::string, CallerIdentity> identities_{kMaxCachedIdentities};
+  std::set<std::string> subscribers_;  // unique bus names, for Changed
   ConsentAgentChannel consent_agents_;
   sdbus::Slot name_owner_watch_;
   WorkerPool workers_;

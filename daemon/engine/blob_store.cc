@@ -35,8 +35,9 @@ constexpr size_t kReadBufferSize = size_t{1} << 20;
 // (kRingSlots * kReadBufferSize per ingest).
 constexpr size_t kRingSlots = 4;
 
-// While waiting for a pipe, the cancellation flag is looked at this often,
-// so that a cancelled ingest does not sit out the whole idle timeout.
+// While waiting for a pipe, the cancellation flag and the rate floor are
+// looked at this often, so that a cancelled ingest does not sit out the
+// whole idle timeout.
 constexpr int kCancelPollIntervalMs = 100;
 
 constexpr std::string_view kCacheDirTag =
@@ -75,10 +76,22 @@ std::string DescribeSize(uint64_t bytes) {
   return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
 }
 
-// Waits until `fd` is readable, the idle timeout passes (Cancelled), or the
-// caller cancels. Returns OK when a read(2) will not block (it may yield EOF
-// or an error, which the read reports).
-Status WaitReadable(int fd, const IngestRequest& request) {
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The request's rate floor, if any, with `received` bytes so far.
+Status CheckRate(const IngestRequest& request, uint64_t received) {
+  if (request.rate_floor == nullptr) return Status::OK();
+  return request.rate_floor->Observe(SteadyMicros(), received);
+}
+
+// Waits until `fd` is readable, the idle timeout passes (Cancelled), the
+// source falls below the rate floor, or the caller cancels. Returns OK when
+// a read(2) will not block (it may yield EOF or an error, which the read
+// reports).
+Status WaitReadable(int fd, const IngestRequest& request, uint64_t received) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline =
       Clock::now() + std::chrono::milliseconds(std::max(request.idle_timeout_ms, 0));
@@ -86,13 +99,16 @@ Status WaitReadable(int fd, const IngestRequest& request) {
     if (request.cancelled != nullptr && request.cancelled->load()) {
       return Status::Cancelled("the write was cancelled");
     }
+    if (Status s = CheckRate(request, received); !s.ok()) return s;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       return Status::Cancelled("no data from the source for " +
                                DescribeMillis(request.idle_timeout_ms) + "; giving up");
     }
     int wait_ms = static_cast<int>(left.count());
-    if (request.cancelled != nullptr) wait_ms = std::min(wait_ms, kCancelPollIntervalMs);
+    if (request.cancelled != nullptr || request.rate_floor != nullptr) {
+      wait_ms = std::min(wait_ms, kCancelPollIntervalMs);
+    }
     pollfd pfd{fd, POLLIN, 0};
     int ready = ::poll(&pfd, 1, wait_ms);
     if (ready > 0) return Status::OK();
@@ -217,7 +233,7 @@ Status CopyAndHash(const IngestRequest& request, bool source_is_regular, Writabl
       return Status::Cancelled("the write was cancelled");
     }
     if (!source_is_regular) {
-      Status s = WaitReadable(request.source_fd, request);
+      Status s = WaitReadable(request.source_fd, request, total);
       if (!s.ok()) return s;
     }
     // Reading one byte past the limit is enough to know the source is too
@@ -242,6 +258,7 @@ Status CopyAndHash(const IngestRequest& request, bool source_is_regular, Writabl
     Status s = file->Append(chunk);
     if (!s.ok()) return s;
     total += static_cast<uint64_t>(n);
+    if (s = CheckRate(request, total); !s.ok()) return s;
     if (total > limit) {
       if (!request.expected_size) {
         return Status::InvalidArgument("source holds more than " + DescribeSize(limit) +

@@ -52,6 +52,7 @@
 
 #include "daemon/engine/digest.h"
 #include "daemon/engine/env.h"
+#include "daemon/engine/rate_floor.h"
 #include "daemon/engine/status.h"
 
 namespace costore {
@@ -97,6 +98,10 @@ struct IngestRequest {
   // kProgressCheckBytes with the bytes written so far; an error stops the
   // ingest with that error (the engine's free-space floor and quota).
   std::function<Status(uint64_t written)> check_progress;
+  // When set, observed after every read and every wake-up while waiting
+  // (on a steady clock); an error stops the ingest with that error (the
+  // engine's minimum average rate). Not owned.
+  RateFloor* rate_floor = nullptr;
 };
 
 // What Init found that the engine must act on.

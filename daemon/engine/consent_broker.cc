@@ -37,24 +37,50 @@ void ConsentBroker::SetAgent(ConsentAgent* agent) {
   agent_ = agent;
 }
 
+namespace {
+// A budget refills from empty to full in this time, whatever its rate.
+constexpr int64_t kRefillUs = int64_t{3600} * 1'000'000;
+}  // namespace
+
+ConsentBroker::ConsentBroker(Env* env, size_t max_principals)
+    : env_(env), principals_(max_principals, [this](const Principal&, const PrincipalState& state) { Evicted(state); }) {}
+
+void ConsentBroker::Evicted(const PrincipalState& state) {
+  const int64_t now = env_->NowMicros();
+  if (!state.denied.empty() || now - state.budget.updated_us < kRefillUs) last_lossy_eviction_us_ = now;
+}
+
+ConsentBroker::PrincipalState& ConsentBroker::StateOf(const Principal& who, uint32_t per_hour) {
+  const int64_t now = env_->NowMicros();
+  PrincipalState fresh;
+  fresh.budget.updated_us = now;
+  fresh.budget.tokens = FreshTokens(per_hour, now);
+  return principals_.FindOrInsert(who, std::move(fresh));
+}
+
+double ConsentBroker::FreshTokens(uint32_t per_hour, int64_t now_us) const {
+  // Possibly one just evicted: then it starts empty (see the header).
+  const bool after_lossy = last_lossy_eviction_us_ != INT64_MIN && now_us - last_lossy_eviction_us_ < kRefillUs;
+  return after_lossy ? 0 : per_hour;
+}
+
 double ConsentBroker::Refilled(const Budget& budget, uint32_t per_hour, int64_t now_us) {
   double refill = static_cast<double>(now_us - budget.updated_us) / 3.6e9 * per_hour;
   return std::min<double>(per_hour, budget.tokens + std::max(0.0, refill));
 }
 
-bool ConsentBroker::HasPrompt(const Principal& who, uint32_t per_hour) const {
+bool ConsentBroker::HasPrompt(const Principal& who, uint32_t per_hour) {
   if (per_hour == 0) return false;
-  auto it = budgets_.find(who);
-  if (it == budgets_.end()) return true;  // a new principal starts with a full budget
-  return Refilled(it->second, per_hour, env_->NowMicros()) >= 1;
+  const int64_t now = env_->NowMicros();
+  const PrincipalState* state = principals_.Find(who);
+  return (state == nullptr ? FreshTokens(per_hour, now) : Refilled(state->budget, per_hour, now)) >= 1;
 }
 
 bool ConsentBroker::TakePrompt(const Principal& who, uint32_t per_hour) {
   if (per_hour == 0) return false;
   const int64_t now = env_->NowMicros();
-  auto [it, inserted] = budgets_.try_emplace(who);
-  Budget& budget = it->second;
-  budget.tokens = inserted ? per_hour : Refilled(budget, per_hour, now);
+  Budget& budget = StateOf(who, per_hour).budget;
+  budget.tokens = Refilled(budget, per_hour, now);
   budget.updated_us = now;
   if (budget.tokens < 1) return false;
   budget.tokens -= 1;
@@ -65,9 +91,28 @@ bool ConsentBroker::WouldAsk(const Principal& who, const std::string& digest, co
   if (settings.policy == ConsentPolicy::kDeny) return false;
   std::lock_guard<std::mutex> lock(mu_);
   const Key key{who, digest};
-  if (denied_.count(key)) return false;
+  if (IsDenied(key)) return false;
   if (pending_.count(key)) return settings.policy == ConsentPolicy::kAsk;  // joins the question in flight
   return agent_ != nullptr && agent_->CanAsk() && HasPrompt(who, settings.prompts_per_hour);
+}
+
+bool ConsentBroker::IsDenied(const Key& key) {
+  const PrincipalState* state = principals_.Find(key.first);
+  return state != nullptr && std::find(state->denied.begin(), state->denied.end(), key.second) != state->denied.end();
+}
+
+void ConsentBroker::RememberDenial(const Key& key) {
+  // A denial only follows a prompt, so the state is there unless it was
+  // evicted meanwhile; made again, it starts as the header says.
+  PrincipalState& state = StateOf(key.first, 0);
+  if (std::find(state.denied.begin(), state.denied.end(), key.second) != state.denied.end()) return;
+  if (state.denied.size() >= kMaxDenialsPerPrincipal) state.denied.erase(state.denied.begin());
+  state.denied.push_back(key.second);
+}
+
+size_t ConsentBroker::principals_tracked() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return principals_.size();
 }
 
 void ConsentBroker::Request(const ConsentRequest& request, const std::string& waiter,
@@ -79,7 +124,7 @@ void ConsentBroker::Request(const ConsentRequest& request, const std::string& wa
   ConsentDecision unasked = ConsentDecision::kNoAnswer;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (denied_.count(key)) {
+    if (IsDenied(key)) {
       unasked = ConsentDecision::kDeny;
     } else if (auto pending = pending_.find(key); pending != pending_.end()) {
       if (request.deferred) {
@@ -114,7 +159,7 @@ void ConsentBroker::Finish(const Key& key, const std::string& id, ConsentDecisio
     if (it == pending_.end() || it->second.id != id) return;
     waiters = std::move(it->second.waiters);
     pending_.erase(it);
-    if (decision == ConsentDecision::kDeny) denied_.insert(key);
+    if (decision == ConsentDecision::kDeny) RememberDenial(key);
   }
   for (auto& [waiter, done] : waiters) done(decision);
 }

@@ -103,17 +103,11 @@ std::string DescribePrivate(const BlobStore& blobs, const PrivateFileRecord& ent
          ")";
 }
 
-// Decrements a counter when the scope ends.
-class InFlight {
- public:
-  explicit InFlight(std::atomic<int>* counter) : counter_(counter) { ++*counter_; }
-  ~InFlight() { --*counter_; }
-  InFlight(const InFlight&) = delete;
-  InFlight& operator=(const InFlight&) = delete;
-
- private:
-  std::atomic<int>* counter_;
-};
+// The wait a Busy answer names. A store's slot frees when some store ends,
+// which nothing predicts; a few seconds keeps retries cheap and prompt.
+// Opens are short, except those waiting for the user.
+constexpr uint32_t kStoreRetryAfterS = 5;
+constexpr uint32_t kOpenRetryAfterS = 2;
 
 }  // namespace
 
@@ -187,6 +181,9 @@ Engine::Engine(const EngineOptions& options, std::unique_ptr<StoreLock> lock, st
       lock_(std::move(lock)),
       blobs_(options.env, options.root),
       catalog_(std::move(catalog)),
+      store_limits_("stores", options.store_caps, kStoreRetryAfterS),
+      open_limits_("opens", options.open_caps, kOpenRetryAfterS),
+      worker_open_limits_("private or copied opens", options.worker_open_caps, kOpenRetryAfterS),
       consent_(options.env),
       keys_(catalog_.get(), options.key_store),
       cipher_(options.cipher.value_or(PreferredCipher())) {}
@@ -253,8 +250,20 @@ Status Guarded(std::string_view what, F&& body) {
   }
 }
 
-Status Engine::Store(const Principal& who, const StoreRequest& request, FileInfo* info) {
-  return Guarded("store", [&] { return StoreUnguarded(who, request, info); });
+Status Engine::AdmitStore(const Principal& who, CallerLimits::Slot* slot) {
+  if (cancelled_) return Status::Cancelled("the daemon is shutting down");
+  return store_limits_.Acquire(who, slot);
+}
+
+Status Engine::Store(const Principal& who, const StoreRequest& request, FileInfo* info,
+                     CallerLimits::Slot admitted) {
+  return Guarded("store", [&] {
+    if (!admitted.held()) {
+      Status s = AdmitStore(who, &admitted);
+      if (!s.ok()) return s;
+    }
+    return StoreUnguarded(who, request, info);
+  });
 }
 
 Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request, FileInfo* info) {
@@ -271,11 +280,6 @@ Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request,
   }
   if (cancelled_) return Status::Cancelled("the daemon is shutting down");
 
-  InFlight in_flight(&stores_in_flight_);
-  if (stores_in_flight_.load() > options_.max_concurrent_stores) {
-    return Status::Busy("too many stores in flight (" + std::to_string(options_.max_concurrent_stores) +
-                        "); try again when one has finished");
-  }
   // Room first: a store that cannot fit is refused before a byte is
   // written; one of unknown size is checked as it grows.
   const uint64_t known_size =
@@ -299,6 +303,8 @@ Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request,
 
   IngestRequest ingest = IngestOf(request, digest, options_.idle_timeout_ms, &cancelled_);
   ingest.check_progress = check_progress;
+  RateFloor rate_floor = StoreRateFloor();
+  ingest.rate_floor = &rate_floor;
   StagedBlob staged;
   s = blobs_.Ingest(ingest, &staged);
   if (!s.ok()) return s;
@@ -320,6 +326,11 @@ Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request,
   *info = InfoFor(record, own);
   Publish({"stored", digest.ToString()});
   return Status::OK();
+}
+
+RateFloor Engine::StoreRateFloor() {
+  return RateFloor(GetMinStoreRate(), int64_t{options_.store_rate_grace_ms} * 1000,
+                   int64_t{options_.store_rate_window_ms} * 1000);
 }
 
 Status Engine::CommitPublic(const Principal& who, const StoreRequest& request, StagedBlob* staged,
@@ -440,6 +451,7 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
 
 void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text, const std::string& caller,
                            const OpenOptions& options, OpenDone done) {
+  if (!AdmitOpen(who, &done)) return;
   Digest digest;
   Status s = Digest::Parse(digest_text, &digest);
   if (s.ok()) s = ValidateOrigin(who.origin);
@@ -507,6 +519,23 @@ void Engine::AskUser(const Principal& who, const Digest& digest, const std::stri
 
 void Engine::CallerGone(const std::string& caller) { consent_.DropWaiter(caller); }
 
+// Before anything is looked up, so that a miss and a hit count alike.
+bool Engine::AdmitOpen(const Principal& who, OpenDone* done) {
+  auto slot = std::make_shared<CallerLimits::Slot>();
+  Status s = open_limits_.Acquire(who, slot.get());
+  if (!s.ok()) {
+    (*done)(s, -1, FileInfo{});
+    return false;
+  }
+  // Given back when the answer goes out, or when a waiter whose caller
+  // left is dropped unanswered.
+  *done = [slot, inner = std::move(*done)](const Status& status, int fd, const FileInfo& info) {
+    slot->Release();
+    inner(status, fd, info);
+  };
+  return true;
+}
+
 void Engine::OpenPublicAsync(const Principal& who, const Digest& digest, const OpenOptions& options,
                              const OwnStore& own, OpenDone done) {
   if (!options.sandboxed || blobs_.has_read_only_view()) {
@@ -519,16 +548,20 @@ void Engine::OpenPublicAsync(const Principal& who, const Digest& digest, const O
   // A sandboxed reader without a read-only view gets a copy of the whole
   // file: on a worker, a few at a time, so that copying a large model
   // never stalls other callers or fills memory.
+  auto worker = std::make_shared<CallerLimits::Slot>();
+  if (Status busy = worker_open_limits_.Acquire(who, worker.get()); !busy.ok()) return done(busy, -1, FileInfo{});
   if (copies_in_flight_.fetch_add(1) >= kMaxCopiesInFlight) {
     --copies_in_flight_;
-    return done(Status::Busy("too many copies for sandboxed readers in flight; try again when one has finished"),
+    return done(Status::Busy("too many copies for sandboxed readers in flight (at most " +
+                             std::to_string(kMaxCopiesInFlight) + " for all callers)" + RetryHint(kOpenRetryAfterS)),
                 -1, FileInfo{});
   }
-  Spawn([this, who, digest, options, own, done = std::move(done)]() mutable {
+  Spawn([this, who, digest, options, own, worker, done = std::move(done)]() mutable {
     int fd = -1;
     FileInfo info;
     Status s = Guarded("open", [&] { return OpenAllowed(who, digest, options, own, &fd, &info); });
     --copies_in_flight_;
+    worker->Release();
     PostBack([done = std::move(done), s, fd, info] { done(s, fd, info); });
   });
 }
@@ -744,12 +777,14 @@ constexpr char kMinFreeKey[] = "min-free-space";
 constexpr char kQuotaKey[] = "quota";
 constexpr char kAutoCollectKey[] = "auto-collect";
 constexpr char kScrubKey[] = "scrub-interval";
-constexpr const char* kSettingKeys[] = {kPolicyKey, kTimeoutKey, kBudgetKey, kMinFreeKey,
-                                       kQuotaKey,  kAutoCollectKey, kScrubKey};
+constexpr char kMinRateKey[] = "min-store-rate";
+constexpr const char* kSettingKeys[] = {kPolicyKey, kTimeoutKey,     kBudgetKey, kMinFreeKey,
+                                       kQuotaKey,  kAutoCollectKey, kScrubKey,  kMinRateKey};
 
 struct AllSettings {
   ConsentSettings consent;
   SpaceSettings space;
+  uint64_t min_store_rate = 0;
 };
 
 // Settings are kept as text; numbers as decimal digits.
@@ -819,6 +854,18 @@ Status ApplySetting(const std::string& key, const SettingValue& value, AllSettin
     *text = std::to_string(bytes);
     return Status::OK();
   }
+  if (key == kMinRateKey) {
+    uint64_t rate = 0;
+    if (!AsBytes(value, &rate)) return Status::InvalidArgument(key + " takes bytes per second (t or u)");
+    // Past 1 TiB/s no disk keeps up: every store would be cancelled.
+    if (rate > (uint64_t{1} << 40)) {
+      return Status::InvalidArgument(key + " of " + std::to_string(rate) +
+                                     " bytes per second is faster than any disk (at most 1 TiB/s; 0: off)");
+    }
+    settings->min_store_rate = rate;
+    *text = std::to_string(rate);
+    return Status::OK();
+  }
   if (key == kAutoCollectKey) {
     const bool* on = std::get_if<bool>(&value);
     if (on == nullptr) return Status::InvalidArgument("auto-collect takes a boolean (b)");
@@ -828,7 +875,7 @@ Status ApplySetting(const std::string& key, const SettingValue& value, AllSettin
   }
   return Status::InvalidArgument("unknown setting " + Quote(key) +
                                  "; known: consent-policy, consent-timeout, prompts-per-hour, min-free-space, "
-                                 "quota, auto-collect, scrub-interval");
+                                 "quota, auto-collect, scrub-interval, min-store-rate");
 }
 
 // A setting read back from the catalog, as the type its key takes.
@@ -845,7 +892,7 @@ Status ParseStoredSetting(const std::string& key, const std::string& text, Setti
   uint64_t number = 0;
   Status s = ParseNumber(key, text, &number);
   if (!s.ok()) return s;
-  if (key == kMinFreeKey || key == kQuotaKey) {
+  if (key == kMinFreeKey || key == kQuotaKey || key == kMinRateKey) {
     *value = number;
   } else {
     if (number > UINT32_MAX) return Status::InvalidArgument("out of range");
@@ -858,6 +905,7 @@ Status ParseStoredSetting(const std::string& key, const std::string& text, Setti
 
 Status Engine::LoadSettings() {
   AllSettings settings;
+  settings.min_store_rate = options_.min_store_rate;  // until the user sets one
   for (const char* key : kSettingKeys) {
     std::string text;
     Status s = catalog_->GetSetting(key, &text);
@@ -872,7 +920,13 @@ Status Engine::LoadSettings() {
   std::lock_guard<std::mutex> lock(settings_mu_);
   settings_ = settings.consent;
   space_ = settings.space;
+  min_store_rate_ = settings.min_store_rate;
   return Status::OK();
+}
+
+uint64_t Engine::GetMinStoreRate() {
+  std::lock_guard<std::mutex> lock(settings_mu_);
+  return min_store_rate_;
 }
 
 SpaceSettings Engine::GetSpaceSettings() {
@@ -889,7 +943,7 @@ Status Engine::SetSetting(const std::string& key, const SettingValue& value) {
   AllSettings settings;
   {
     std::lock_guard<std::mutex> lock(settings_mu_);
-    settings = AllSettings{settings_, space_};
+    settings = AllSettings{settings_, space_, min_store_rate_};
   }
   std::string text;
   Status s = ApplySetting(key, value, &settings, &text);
@@ -901,6 +955,8 @@ Status Engine::SetSetting(const std::string& key, const SettingValue& value) {
     // Only this key: another key set meanwhile keeps its new value.
     if (key == kPolicyKey || key == kTimeoutKey || key == kBudgetKey) {
       settings_ = settings.consent;
+    } else if (key == kMinRateKey) {
+      min_store_rate_ = settings.min_store_rate;
     } else {
       space_ = settings.space;
     }
@@ -991,6 +1047,8 @@ Status Engine::StorePrivate(const Principal& who, const Digest& digest, const St
   // plaintext) and sealed chunk by chunk on their way to ingest/.
   IngestRequest ingest = IngestOf(request, digest, options_.idle_timeout_ms, &cancelled_);
   ingest.check_progress = check_progress;
+  RateFloor rate_floor = StoreRateFloor();
+  ingest.rate_floor = &rate_floor;
   ingest.filter = [&chunk_cipher](std::unique_ptr<WritableFile> file) -> std::unique_ptr<WritableFile> {
     return std::make_unique<SealingFile>(std::move(file), std::move(chunk_cipher));
   };
@@ -1109,8 +1167,11 @@ Status Engine::OpenPrivate(const Principal& who, const PrivateFileRecord& entry,
 void Engine::OpenPrivateAsync(const Principal& who, const PrivateFileRecord& entry, const OpenOptions& options,
                               OpenDone done) {
   // The keyring may block (even prompt), and decryption takes time: off
-  // the caller's thread; only the reply comes back.
-  Spawn([this, who, entry, options, done = std::move(done)]() mutable {
+  // the caller's thread; only the reply comes back. The worker is counted
+  // against the caller until the stream is pumped dry.
+  auto worker = std::make_shared<CallerLimits::Slot>();
+  if (Status busy = worker_open_limits_.Acquire(who, worker.get()); !busy.ok()) return done(busy, -1, FileInfo{});
+  Spawn([this, who, entry, options, worker, done = std::move(done)]() mutable {
     int fd = -1;
     FileInfo info;
     std::unique_ptr<PrivateStream> stream;
@@ -1125,6 +1186,7 @@ void Engine::OpenPrivateAsync(const Principal& who, const PrivateFileRecord& ent
         LogDebug("streaming " + entry.digest.ToString() + " stopped: " + pumped.message());
       }
     }
+    worker->Release();
   });
 }
 

@@ -21,6 +21,7 @@
 
 #include "daemon/crypto/sealed_file.h"
 #include "daemon/engine/blob_store.h"
+#include "daemon/engine/caller_limits.h"
 #include "daemon/engine/catalog.h"
 #include "daemon/engine/consent.h"
 #include "daemon/engine/consent_broker.h"
@@ -90,8 +91,27 @@ struct ChangeEvent {
 struct EngineOptions {
   std::string root;  // the store directory
   Env* env = Env::Default();
-  int max_concurrent_stores = 16;  // further stores get Busy
+  // Stores in flight at once, per principal, per app (all its origins) and
+  // in all; past any of them a store is Busy before a byte is read. The
+  // total stays below the D-Bus worker pool (see daemon/main.cc), so stores
+  // never starve private opens, verification or the keyring.
+  CallerCaps store_caps{4, 8, 24};
+  // Opens in flight (waiting for the user, decrypting, copying for a
+  // sandboxed reader, streaming a private file) likewise. Every Open
+  // counts while it runs, a miss as much as a hit, so that Busy says
+  // nothing about what is stored.
+  CallerCaps open_caps{4, 16, 64};
+  // Of those, the ones that hold a worker (a private file decrypted or
+  // streamed, a copy for a sandboxed reader), which the pool must also
+  // keep apart from stores.
+  CallerCaps worker_open_caps{2, 4, 6};
   int idle_timeout_ms = 120'000;   // a source silent this long is abandoned
+  // After the grace period, a store averaging less than this over the
+  // window is cancelled (bytes per second; 0: off). The Manager1 setting
+  // "min-store-rate", once set, takes its place.
+  uint64_t min_store_rate = uint64_t{1} << 20;
+  int store_rate_grace_ms = 60'000;
+  int store_rate_window_ms = 60'000;
   // Called after each change is committed, on the thread that made it, with
   // no engine lock held.
   std::function<void(const ChangeEvent&)> on_change;
@@ -165,7 +185,13 @@ class Engine {
   ~Engine();
 
   // --- Store1 -----------------------------------------------------------
-  Status Store(const Principal& who, const StoreRequest& request, FileInfo* info);
+  // A place for a store of `who` (see EngineOptions::store_caps), or Busy.
+  // The D-Bus adaptor asks before it gives the store a worker, so that a
+  // Busy store never waits for one.
+  Status AdmitStore(const Principal& who, CallerLimits::Slot* slot);
+  // `admitted`: from AdmitStore; empty, the store is admitted here.
+  Status Store(const Principal& who, const StoreRequest& request, FileInfo* info,
+               CallerLimits::Slot admitted = {});
   // On OK, *fd is a read-only descriptor owned by the caller. Never asks
   // the user: a file the principal may not read is NotFound.
   Status OpenFile(const Principal& who, const std::string& digest, int* fd, FileInfo* info);
@@ -213,7 +239,8 @@ class Engine {
 
   ConsentSettings GetSettings();
   // Keys: "consent-policy" ("ask" or "deny"), "consent-timeout" (seconds,
-  // 1 to 3600), "prompts-per-hour" (0 to 3600). Kept in the catalog.
+  // 1 to 3600), "prompts-per-hour" (0 to 3600), "min-store-rate" (bytes
+  // per second, 0: off), and the space settings. Kept in the catalog.
   Status SetSetting(const std::string& key, const SettingValue& value);
 
   // --- integrity and space (Manager1) -------------------------------------
@@ -225,6 +252,8 @@ class Engine {
   Status Collect(const CollectOptions& options, CollectResult* result);
   Status Space(SpaceReport* report);
   SpaceSettings GetSpaceSettings();
+  // The minimum average rate a store keeps (bytes per second; 0: off).
+  uint64_t GetMinStoreRate();
 
   // Makes stores in flight stop with Cancelled and refuses pending consent
   // requests (used at shutdown).
@@ -246,6 +275,8 @@ class Engine {
   Status Reconcile();
   Status LoadSettings();
   Status StoreUnguarded(const Principal& who, const StoreRequest& request, FileInfo* info);
+  // The minimum rate one store keeps, as the settings say now.
+  RateFloor StoreRateFloor();
   // A public blob that is not what was committed: quarantined, marked,
   // announced, and a repair from the quarantined copy scheduled.
   // Returns where the blob was moved ("" if it was not). `bad`: the inode
@@ -305,6 +336,9 @@ class Engine {
                        OpenDone done);
   static constexpr int kMaxCopiesInFlight = 2;
   std::atomic<int> copies_in_flight_{0};
+  // Holds an open slot until `*done` runs or is dropped; false (and *done
+  // answered Busy) when the caller has too many opens in flight.
+  bool AdmitOpen(const Principal& who, OpenDone* done);
   Status StorePrivate(const Principal& who, const Digest& digest, const StoreRequest& request,
                       const std::function<Status(uint64_t)>& check_progress, FileInfo* info);
   // Blocking: the keyring and the decryption. With options.stream, *stream
@@ -323,13 +357,16 @@ class Engine {
   BlobStore blobs_;
   std::unique_ptr<Catalog> catalog_;
   std::atomic<bool> cancelled_{false};
-  std::atomic<int> stores_in_flight_{0};
+  CallerLimits store_limits_;
+  CallerLimits open_limits_;
+  CallerLimits worker_open_limits_;
   // Commit and delete of the same digest are serialised by one of these.
   std::mutex digest_locks_[64];
   ConsentBroker consent_;
   std::mutex settings_mu_;
   ConsentSettings settings_;
   SpaceSettings space_;  // guarded by settings_mu_
+  uint64_t min_store_rate_ = 0;  // guarded by settings_mu_
   std::atomic<uint64_t> reserved_bytes_{0};  // stores of known size in flight
   std::atomic<bool> verifying_{false};
   std::mutex reserve_mu_;

@@ -184,12 +184,22 @@ json_is '."last-verified" > 0' true
 
 # --- space ----------------------------------------------------------------------
 expect 0 "$costore" space
-for line in store files damaged pinned free floor quota auto-collect scrub "last scrub"; do
+for line in store files damaged pinned free floor quota auto-collect scrub "store rate" "last scrub"; do
   grep -qE "^$line: " <<<"$out" || fail "space has no '$line:' line: $out"
 done
 grep -qE "^quota: +none$" <<<"$out" || fail "space with no quota: $out"
 grep -qE "^floor: .*automatic" <<<"$out" || fail "space does not say the floor is automatic: $out"
 grep -qE "^last scrub: +never$" <<<"$out" || fail "space: last scrub: $out"
+grep -qE "^store rate: +at least 1.0 MiB/s " <<<"$out" || fail "space: store rate: $out"
+expect 0 "$costore" space --json
+json_is '."min-store-rate"' 1048576
+expect 0 "$costore" space --min-store-rate off
+grep -qE "^store rate: +no minimum$" <<<"$out" || fail "space --min-store-rate off: $out"
+expect 0 "$costore" space --min-store-rate 64K --json
+json_is '."min-store-rate"' 65536
+expect 1 "$costore" space --min-store-rate fast
+[[ $err == 'costore: space --min-store-rate: "fast" is not a size'* ]] || fail "space --min-store-rate fast: $err"
+expect 0 "$costore" space --min-store-rate 1M
 expect 0 "$costore" space --json
 json_is .files 2
 json_is '."store-bytes" >= '"$((model_size + 300000))" true

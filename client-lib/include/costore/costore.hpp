@@ -227,6 +227,9 @@ struct Settings {
   uint64_t quota = 0;                // the most bytes the store may hold (kQuotaExceeded); 0: none
   bool auto_collect = false;         // make room past the quota or floor by evicting unpinned public files
   uint32_t scrub_interval_days = 0;  // days between background verifications; 0: off
+  // Bytes per second a store must average once its first minute has
+  // passed, or it is cancelled (kCancelled); 0: off.
+  uint64_t min_store_rate = 0;
 };
 
 // What Manager1.Rekey did.
@@ -261,6 +264,7 @@ inline constexpr std::string_view kSettingMinFreeSpace = "min-free-space";      
 inline constexpr std::string_view kSettingQuota = "quota";                       // uint64: bytes, 0 = none
 inline constexpr std::string_view kSettingAutoCollect = "auto-collect";          // bool
 inline constexpr std::string_view kSettingScrubInterval = "scrub-interval";      // uint32: days, 0 = off
+inline constexpr std::string_view kSettingMinStoreRate = "min-store-rate";       // uint64: bytes/s, 0 = off
 
 // Called during a store about ten times a second, and once at the end with
 // done == total. `total` is kUnknownSize when not known in advance.
