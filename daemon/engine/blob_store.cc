@@ -548,8 +548,10 @@ Status BlobStore::Commit(StagedBlob* staged, FileStat* committed, bool* existed)
   staged->path_.clear();
   s = env_->SyncDir(fan_out_dir);
   // The old name's removal too: otherwise, after a power cut, the blob can
-  // keep its ingest/ name, whose removal at start moves its ctime.
-  if (s.ok() && !*existed) s = env_->SyncDir(ingest_dir_);
+  // keep its ingest/ name, whose removal at start moves its ctime. Synced
+  // when the digest was there already as well, so that a store costs the
+  // same whether or not someone stored the file before.
+  if (s.ok()) s = env_->SyncDir(ingest_dir_);
   if (!s.ok()) return s;
   // Taken after the rename, which changes the inode's ctime.
   return env_->Stat(target, committed);

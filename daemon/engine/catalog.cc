@@ -986,13 +986,25 @@ Status Catalog::RecordRead(const Digest& digest, const Principal& who, int64_t n
   return txn.Commit();
 }
 
-Status Catalog::GetFile(const Digest& digest, FileRecord* out) {
+Status Catalog::GetFile(const Digest& digest, FileRecord* out) { return GetFileRow(digest, /*with_usage=*/true, out); }
+
+Status Catalog::GetFileEntry(const Digest& digest, FileRecord* out) {
+  return GetFileRow(digest, /*with_usage=*/false, out);
+}
+
+Status Catalog::GetFileRow(const Digest& digest, bool with_usage, FileRecord* out) {
+  // Without usage: the row alone, the same columns as kSelectFiles gives,
+  // with no attribution counted.
+  static constexpr const char* kSelectEntry =
+      "SELECT f.digest, f.size, f.name, f.private, f.first_stored, f.first_stored, 0, 0,"
+      "       f.problem, f.verified, f.pinned, f.disk_ino, f.disk_mtime, f.disk_ctime"
+      " FROM files f WHERE f.digest = ?1";
   const std::string text = digest.ToString();
   const std::string what = "get " + text;
   std::lock_guard<std::mutex> lock(mu_);
   Statement stmt(db_, what);
-  Status s =
-      stmt.Prepare((std::string(kSelectFiles) + "WHERE f.digest = ?1 GROUP BY f.digest").c_str());
+  Status s = stmt.Prepare(with_usage ? (std::string(kSelectFiles) + "WHERE f.digest = ?1 GROUP BY f.digest").c_str()
+                                     : kSelectEntry);
   if (!s.ok()) return s;
   stmt.Bind(1, text);
   bool has_row = false;

@@ -203,6 +203,11 @@ class Catalog {
   Status RecordRead(const Digest& digest, const Principal& who, int64_t now_us);
 
   Status GetFile(const Digest& digest, FileRecord* out);  // NotFound if absent
+  // GetFile without the attribution (last_used is first_stored, stored_by
+  // and used_by 0): one indexed row, whose cost does not grow with the
+  // number of principals that used the file. For the paths whose time a
+  // caller sees (Store, Open).
+  Status GetFileEntry(const Digest& digest, FileRecord* out);
   Status ListFiles(std::vector<FileRecord>* out);         // ordered by digest
   Status ListDigests(std::vector<Digest>* out);
   // Removes the file, its usage and every grant naming it. NotFound if absent.
@@ -276,6 +281,7 @@ class Catalog {
   Status FinishRekey(uint32_t target, bool* finished);
 
  private:
+  Status GetFileRow(const Digest& digest, bool with_usage, FileRecord* out);
   explicit Catalog(sqlite3* db);
   std::mutex mu_;
   sqlite3* db_;

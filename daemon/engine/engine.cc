@@ -338,7 +338,7 @@ Status Engine::CommitPublic(const Principal& who, const StoreRequest& request, S
   const Digest digest = staged->digest();
   const uint64_t size = staged->size();
   FileRecord existing;
-  Status s = catalog_->GetFile(digest, &existing);
+  Status s = catalog_->GetFileEntry(digest, &existing);
   if (!s.ok() && s.code() != Code::kNotFound) return s;
   const bool recorded = s.ok();
   const bool legacy = recorded && !existing.disk.known();
@@ -386,7 +386,7 @@ Status Engine::CommitPublic(const Principal& who, const StoreRequest& request, S
   if (recorded && existing.damaged()) {
     LogInfo("repaired " + digest.ToString() + ": the right bytes were stored again");
   }
-  return catalog_->GetFile(digest, record);
+  return catalog_->GetFileEntry(digest, record);
 }
 
 Status Engine::Resolve(const Principal& who, const Digest& digest, OpenTarget* target) {
@@ -491,7 +491,7 @@ void Engine::AskUser(const Principal& who, const Digest& digest, const std::stri
                      const ConsentSettings& settings, bool deferred, std::function<void(ConsentDecision)> done) {
   // Only a public file that exists can be asked for; private files never are.
   FileRecord record;
-  if (!catalog_->GetFile(digest, &record).ok() || record.is_private || record.damaged()) {
+  if (!catalog_->GetFileEntry(digest, &record).ok() || record.is_private || record.damaged()) {
     return done(ConsentDecision::kNoAnswer);
   }
   ConsentRequest request;
@@ -569,7 +569,7 @@ void Engine::OpenPublicAsync(const Principal& who, const Digest& digest, const O
 Status Engine::OpenAllowed(const Principal& who, const Digest& digest, const OpenOptions& options,
                            const OwnStore& own, int* fd, FileInfo* info) {
   FileRecord record;
-  Status s = catalog_->GetFile(digest, &record);
+  Status s = catalog_->GetFileEntry(digest, &record);
   if (s.code() == Code::kNotFound) return NotStored(digest);  // deleted meanwhile
   if (!s.ok()) return s;
   if (record.damaged()) return NotStored(digest);
