@@ -8,6 +8,7 @@
 #include "daemon/crypto/key_wrap.h"
 #include "daemon/engine/access_policy.h"
 #include "daemon/engine/file_checks.h"
+#include "daemon/engine/origin.h"
 #include "daemon/engine/private_files.h"
 #include "daemon/engine/quote.h"
 #include "daemon/log.h"
@@ -34,11 +35,20 @@ Status ParseGrantTarget(const std::string& text, std::string* canonical) {
   return Status::OK();
 }
 
-// Checks who a grant is for and parses its target ("*" or a digest).
-Status ParseGrant(const Principal& who, const std::string& text, std::string* target) {
-  Status s = ValidateApp(who.app);
+// `caller` with its origin in canonical form (origin.h). Every call that
+// takes an origin goes on with this one, so that all spellings of an
+// origin are one principal: they store, read and are granted as one.
+Status CanonicalPrincipal(const Principal& caller, Principal* who) {
+  who->app = caller.app;
+  return CanonicalizeOrigin(caller.origin, &who->origin);
+}
+
+// Checks who a grant is for (canonical in *who) and parses its target
+// ("*" or a digest).
+Status ParseGrant(const Principal& grantee, const std::string& text, Principal* who, std::string* target) {
+  Status s = ValidateApp(grantee.app);
   if (!s.ok()) return s;
-  s = ValidateOrigin(who.origin);
+  s = CanonicalPrincipal(grantee, who);
   if (!s.ok()) return s;
   return ParseGrantTarget(text, target);
 }
@@ -252,11 +262,12 @@ Status Engine::Store(const Principal& who, const StoreRequest& request, FileInfo
   return Guarded("store", [&] { return StoreUnguarded(who, request, info); });
 }
 
-Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request, FileInfo* info) {
+Status Engine::StoreUnguarded(const Principal& caller, const StoreRequest& request, FileInfo* info) {
   Digest digest;
   Status s = Digest::Parse(request.digest, &digest);
   if (!s.ok()) return s;
-  s = ValidateOrigin(who.origin);
+  Principal who;
+  s = CanonicalPrincipal(caller, &who);
   if (!s.ok()) return s;
   s = ValidateName(request.name);
   if (!s.ok()) return s;
@@ -411,12 +422,13 @@ Status Engine::Resolve(const Principal& who, const Digest& digest, OpenTarget* t
   return Status::OK();
 }
 
-Status Engine::OpenFile(const Principal& who, const std::string& digest_text, int* fd,
+Status Engine::OpenFile(const Principal& caller, const std::string& digest_text, int* fd,
                         FileInfo* info) {
   Digest digest;
   Status s = Digest::Parse(digest_text, &digest);
   if (!s.ok()) return s;
-  s = ValidateOrigin(who.origin);
+  Principal who;
+  s = CanonicalPrincipal(caller, &who);
   if (!s.ok()) return s;
   OpenTarget target;
   s = Resolve(who, digest, &target);
@@ -431,11 +443,12 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
   OpenFileAsync(who, digest_text, caller, OpenOptions{}, std::move(done));
 }
 
-void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text, const std::string& caller,
+void Engine::OpenFileAsync(const Principal& asker, const std::string& digest_text, const std::string& caller,
                            const OpenOptions& options, OpenDone done) {
   Digest digest;
   Status s = Digest::Parse(digest_text, &digest);
-  if (s.ok()) s = ValidateOrigin(who.origin);
+  Principal who;
+  if (s.ok()) s = CanonicalPrincipal(asker, &who);
   OpenTarget target;
   if (s.ok()) s = Resolve(who, digest, &target);
   if (!s.ok()) return done(s, -1, FileInfo{});
@@ -655,9 +668,10 @@ Status Engine::RemovePublic(const Digest& digest) {
   return Status::OK();
 }
 
-Status Engine::Grant(const Principal& who, const std::string& digest_text) {
+Status Engine::Grant(const Principal& grantee, const std::string& digest_text) {
+  Principal who;
   std::string target;
-  Status s = ParseGrant(who, digest_text, &target);
+  Status s = ParseGrant(grantee, digest_text, &who, &target);
   if (!s.ok()) return s;
   // Set by the user in the manager: explicit, so a grant for one digest
   // also opens private copies of it ("*" never does).
@@ -671,9 +685,10 @@ Status Engine::Grant(const Principal& who, const std::string& digest_text) {
   return Status::OK();
 }
 
-Status Engine::Revoke(const Principal& who, const std::string& digest_text) {
+Status Engine::Revoke(const Principal& grantee, const std::string& digest_text) {
+  Principal who;
   std::string target;
-  Status s = ParseGrant(who, digest_text, &target);
+  Status s = ParseGrant(grantee, digest_text, &who, &target);
   if (!s.ok()) return s;
   s = WithReserve([&] { return catalog_->RemoveGrant(who, target); });
   if (!s.ok()) return s;
@@ -881,11 +896,12 @@ Status Engine::SetSetting(const std::string& key, const SettingValue& value) {
   return Status::OK();
 }
 
-Status Engine::ForgetOrigin(const std::string& origin, ForgetResult* result) {
-  if (origin.empty()) {
+Status Engine::ForgetOrigin(const std::string& given, ForgetResult* result) {
+  if (given.empty()) {
     return Status::InvalidArgument("origin is empty; to forget an app, revoke its grants");
   }
-  Status s = ValidateOrigin(origin);
+  std::string origin;
+  Status s = CanonicalizeOrigin(given, &origin);
   if (!s.ok()) return s;
   {
     // Files may be deleted: hold every digest lock (always in index order,
