@@ -104,8 +104,8 @@ FileRecord EntryFrom(const PrivateFileRecord& record) {
 
 // How a private file is named in messages: its digest and where it is.
 std::string DescribePrivate(const BlobStore& blobs, const PrivateFileRecord& entry) {
-  return "private file " + entry.digest.ToString() + " (" + blobs.PrivatePath(entry.digest, OwnerTag(entry.owner)) +
-         ")";
+  return "private file " + entry.digest.ToString() + " (" +
+         blobs.PrivatePath(entry.digest, OwnerTag(entry.blob_owner())) + ")";
 }
 
 // Decrements a counter when the scope ends.
@@ -631,7 +631,7 @@ Status Engine::Delete(const std::string& digest_text) {
     if (!s.ok()) return s;
     if (!had_public && deleted.empty()) return NotStored(digest);
     for (const PrivateFileRecord& entry : deleted) {
-      s = blobs_.RemovePrivate(digest, OwnerTag(entry.owner));
+      s = blobs_.RemovePrivate(digest, OwnerTag(entry.blob_owner()));
       if (!s.ok() && s.code() != Code::kNotFound) return s;
     }
   }
@@ -902,7 +902,16 @@ Status Engine::ForgetOrigin(const std::string& given, ForgetResult* result) {
   }
   std::string origin;
   Status s = CanonicalizeOrigin(given, &origin);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    // A spelling recorded before origins were canonical, with no canonical
+    // form (ws://, an extension's): no other call reaches it, this one
+    // removes it as it is written.
+    bool recorded = false;
+    Status looked = catalog_->HasOrigin(given, &recorded);
+    if (!looked.ok()) return looked;
+    if (!recorded) return s;
+    origin = given;
+  }
   {
     // Files may be deleted: hold every digest lock (always in index order,
     // so that this never deadlocks with a single-digest holder).
@@ -937,7 +946,7 @@ Status Engine::ForgetOrigin(const std::string& given, ForgetResult* result) {
       }
     }
     for (const PrivateFileRecord& entry : result->deleted_private) {
-      Status removed = blobs_.RemovePrivate(entry.digest, OwnerTag(entry.owner));
+      Status removed = blobs_.RemovePrivate(entry.digest, OwnerTag(entry.blob_owner()));
       if (!removed.ok() && removed.code() != Code::kNotFound) {
         LogWarning("forgetting " + Quote(origin) + ": " + removed.ToString() + " (quarantined at next start)");
       }
@@ -1009,7 +1018,7 @@ Status Engine::StorePrivate(const Principal& who, const Digest& digest, const St
     if (exists && existing.damaged()) {
       // Its bytes are not what was sealed: the new ones take its place (the
       // old file, if any is left, goes to quarantine/, not away).
-      (void)blobs_.QuarantinePrivate(digest, OwnerTag(who), "replaced-by-a-verified-store");
+      (void)blobs_.QuarantinePrivate(digest, OwnerTag(existing.blob_owner()), "replaced-by-a-verified-store");
       s = catalog_->DeletePrivateFile(existing.id);
       if (!s.ok()) return s;
       exists = false;
@@ -1052,7 +1061,7 @@ Status Engine::OpenPrivate(const Principal& who, const PrivateFileRecord& entry,
                            DescribePrivate(blobs_, entry));
   }
   int file_fd = -1;
-  s = blobs_.OpenPrivate(entry.digest, OwnerTag(entry.owner), &file_fd);
+  s = blobs_.OpenPrivate(entry.digest, OwnerTag(entry.blob_owner()), &file_fd);
   if (!s.ok()) {
     if (s.code() == Code::kNotFound) {
       LogError("the record of " + DescribePrivate(blobs_, entry) + " has no bytes on disk");
