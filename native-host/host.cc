@@ -66,11 +66,7 @@ bool GetTransfer(const nlohmann::json& body, std::string* token, std::string* er
 
 bool GetOriginAndDigest(const nlohmann::json& body, std::string* origin, std::string* digest, std::string* error) {
   std::string digest_text;
-  if (!GetString(body, "origin", origin, error, 2048)) return false;
-  if (!IsTrustworthyWebOrigin(*origin)) {
-    *error = "\"origin\" is not a potentially trustworthy web origin";
-    return false;
-  }
+  if (!GetOrigin(body, origin, error)) return false;
   if (!GetString(body, "digest", &digest_text, error, 128)) return false;
   std::optional<std::string> parsed = ParseDigest(digest_text);
   if (!parsed) {
@@ -85,7 +81,7 @@ bool GetOriginAndDigest(const nlohmann::json& body, std::string* origin, std::st
 // origin it was made for.
 bool OriginMatches(const nlohmann::json& body, const std::string& transfer_origin, std::string* error) {
   std::string origin;
-  if (!GetString(body, "origin", &origin, error, 2048)) return false;
+  if (!GetOrigin(body, &origin, error)) return false;
   if (origin != transfer_origin) {
     *error = "no such transfer";
     return false;
@@ -292,9 +288,11 @@ void Host::HandleMessage(std::string_view payload) {
   Request request = std::get<Request>(std::move(parsed));
   // One site may not take every slot: an open waits for the user's consent
   // for up to a minute, and other sites go on meanwhile.
+  // Counted by the canonical origin, so that spellings share one count.
   std::string origin;
   if (auto it = request.body.find("origin"); it != request.body.end() && it->is_string()) {
-    origin = it->get<std::string>().substr(0, 2048);
+    std::string error;
+    if (!GetOrigin(request.body, &origin, &error)) origin = it->get<std::string>().substr(0, 2048);
   }
   {
     std::lock_guard<std::mutex> lock(flight_mu_);
@@ -584,10 +582,7 @@ nlohmann::json Host::Close(const nlohmann::json& body) {
 
 nlohmann::json Host::List(const nlohmann::json& body) {
   std::string origin, error;
-  if (!GetString(body, "origin", &origin, &error, 2048)) return ErrorReply("InvalidArgument", error);
-  if (!IsTrustworthyWebOrigin(origin)) {
-    return ErrorReply("InvalidArgument", "\"origin\" is not a potentially trustworthy web origin");
-  }
+  if (!GetOrigin(body, &origin, &error)) return ErrorReply("InvalidArgument", error);
   std::vector<SiteFile> files;
   try {
     files = backend_->ListStoredBy(origin);

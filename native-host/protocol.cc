@@ -1,9 +1,8 @@
 #include "native-host/protocol.h"
 
-#include <arpa/inet.h>
-
-#include <charconv>
 #include <limits>
+
+#include "daemon/engine/origin.h"
 
 namespace costore::native_host {
 namespace {
@@ -18,39 +17,6 @@ bool IsValidIdString(const std::string& id) {
     bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
               c == '_' || c == '.' || c == ':';
     if (!ok) return false;
-  }
-  return true;
-}
-
-// One DNS label of a host name: [a-z0-9-], 1-63, no '-' at either end.
-bool IsHostLabel(std::string_view label) {
-  if (label.empty() || label.size() > 63) return false;
-  if (label.front() == '-' || label.back() == '-') return false;
-  for (char c : label) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
-}
-
-bool IsHost(std::string_view host) {
-  if (host.empty()) return false;
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']') return false;
-    std::string inner(host.substr(1, host.size() - 2));
-    for (char c : inner) {
-      if (c >= 'A' && c <= 'F') return false;  // serialized IPv6 is lowercase
-    }
-    in6_addr address{};
-    return inet_pton(AF_INET6, inner.c_str(), &address) == 1;
-  }
-  if (host.size() > 253) return false;
-  size_t start = 0;
-  while (true) {
-    size_t dot = host.find('.', start);
-    std::string_view label = host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (!IsHostLabel(label)) return false;
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
   }
   return true;
 }
@@ -138,50 +104,19 @@ bool GetUint(const nlohmann::json& body, const char* key, uint64_t* out, std::st
   return false;
 }
 
-bool IsWebOrigin(std::string_view origin) {
-  std::string_view rest;
-  std::string_view default_port;
-  if (origin.rfind("https://", 0) == 0) {
-    rest = origin.substr(8);
-    default_port = "443";
-  } else if (origin.rfind("http://", 0) == 0) {
-    rest = origin.substr(7);
-    default_port = "80";
-  } else {
+bool GetOrigin(const nlohmann::json& body, std::string* origin, std::string* error) {
+  std::string given;
+  if (!GetString(body, "origin", &given, error, 2048)) return false;
+  if (given.empty()) {
+    *error = "\"origin\" is empty; a site always has an origin";
     return false;
   }
-  std::string_view host = rest;
-  std::string_view port;
-  size_t colon = rest.rfind(':');
-  size_t bracket = rest.rfind(']');
-  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-    if (port.empty() || port.size() > 5 || port.front() == '0' || port == default_port) return false;
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) return false;
+  Status s = CanonicalizeOrigin(given, origin);
+  if (!s.ok()) {
+    *error = "\"origin\": " + s.message();
+    return false;
   }
-  return IsHost(host);
-}
-
-bool IsTrustworthyWebOrigin(std::string_view origin) {
-  if (!IsWebOrigin(origin)) return false;
-  if (origin.rfind("https://", 0) == 0) return true;
-  std::string_view host = origin.substr(7);  // "http://"
-  size_t colon = host.rfind(':');
-  if (colon != std::string_view::npos && (host.rfind(']') == std::string_view::npos || colon > host.rfind(']'))) {
-    host = host.substr(0, colon);
-  }
-  if (host == "[::1]" || host == "localhost") return true;
-  constexpr std::string_view kLocalhostSuffix = ".localhost";
-  if (host.size() > kLocalhostSuffix.size() &&
-      host.substr(host.size() - kLocalhostSuffix.size()) == kLocalhostSuffix) {
-    return true;
-  }
-  std::string text(host);
-  in_addr v4{};
-  return inet_pton(AF_INET, text.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+  return true;
 }
 
 std::optional<std::string> ParseDigest(std::string_view text) {

@@ -20,9 +20,9 @@
 //
 // A transfer serves only the origin it was made for: "read", "write" and
 // "finish" with another origin are "Gone", as for an unknown transfer.
-// "origin" is a potentially trustworthy serialized web origin
-// (IsTrustworthyWebOrigin: https, or http on a loopback host), decided by the extension from
-// the sender frame (never from the page); "digest" is 64 hex digits, with or
+// "origin" is a potentially trustworthy web origin (GetOrigin: https, or
+// http on a loopback host), decided by the extension from the sender frame
+// (never from the page), and used in its canonical form; "digest" is 64 hex digits, with or
 // without "sha256:". "url" is the one-time loopback URL of the transfer
 // (GET for a read, PUT or POST for an upload), absent when the loopback
 // endpoint is not available.
@@ -61,16 +61,13 @@ bool GetString(const nlohmann::json& body, const char* key, std::string* out, st
 bool GetUint(const nlohmann::json& body, const char* key, uint64_t* out, std::string* error,
              bool required = true);
 
-// A serialized http or https origin, as the HTML standard writes it:
-// lowercase scheme and host, no default port, no path, no trailing slash.
-// "null" (an opaque origin) and every other scheme are refused.
-bool IsWebOrigin(std::string_view origin);
-
-// A web origin the store may act for: a serialized origin (IsWebOrigin)
-// that is potentially trustworthy, as navigator.crossOriginStorage is
-// [SecureContext]: https, or http on localhost (and *.localhost),
-// 127.0.0.0/8 or [::1]. http://example.com is refused.
-bool IsTrustworthyWebOrigin(std::string_view origin);
+// The "origin" of a request in canonical form: the daemon's own rule
+// (daemon/engine/origin.h, CanonicalizeOrigin), here without "" (a site
+// always has an origin). A site is https, or http on a loopback host, as
+// navigator.crossOriginStorage is [SecureContext]; "https://A.example:443"
+// is "https://a.example". Sets `error` to a sentence naming the origin and
+// what is wrong when it is missing, not a string or not an origin.
+bool GetOrigin(const nlohmann::json& body, std::string* origin, std::string* error);
 
 // "sha256:<64 lowercase hex>" from 64 hex digits (any case) with or
 // without the "sha256:" prefix; nullopt otherwise.

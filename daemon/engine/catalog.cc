@@ -11,6 +11,7 @@
 #include <limits>
 #include <string_view>
 
+#include "daemon/engine/origin.h"
 #include "daemon/engine/quote.h"
 
 namespace costore {
@@ -19,10 +20,23 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 constexpr mode_t kFileMode = 0600;
 
+// One step of the schema: SQL, then, for what SQL cannot do alone, C++ run
+// in the same transaction (all or nothing, as the SQL). A plain string
+// converts, so that an SQL-only entry is written as one.
+struct Migration {
+  constexpr Migration(const char* sql_text) : sql(sql_text) {}  // implicit on purpose
+  constexpr Migration(const char* sql_text, Status (*then)(sqlite3* db, const std::string& what))
+      : sql(sql_text), step(then) {}
+  const char* sql;
+  Status (*step)(sqlite3* db, const std::string& what) = nullptr;
+};
+
+Status CanonicalizeStoredOrigins(sqlite3* db, const std::string& what);
+
 // kMigrations[v] brings a database from schema version v to v + 1, inside
 // the migration transaction. A released entry is never edited: a change to
 // the schema is a new entry, so that every existing database can follow.
-constexpr const char* kMigrations[] = {
+constexpr Migration kMigrations[] = {
     // 0 -> 1: the first schema.
     //
     // Digests are stored in their one textual form, "sha256:<hex>". Grants
@@ -125,7 +139,17 @@ ALTER TABLE private_files ADD COLUMN problem TEXT NOT NULL DEFAULT '';
 ALTER TABLE private_files ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE private_files ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
 )sql",
-    // 4 -> 5: each principal's own facts about a public file: the first
+    // 4 -> 5: one origin, one principal. Origins are recorded in their
+    // canonical form (origin.h); CanonicalizeStoredOrigins rewrites and
+    // merges what was recorded in other spellings. A private file's name
+    // on disk comes from its owner's spelling (OwnerTag), so an entry
+    // whose owner's origin is rewritten keeps the old spelling in
+    // named_for_origin (NULL: the owner's origin names it).
+    Migration{R"sql(
+ALTER TABLE private_files ADD COLUMN named_for_origin TEXT;
+)sql",
+              CanonicalizeStoredOrigins},
+    // 5 -> 6: each principal's own facts about a public file: the first
     // name it gave and when it first stored it, so that a reply tells a
     // caller only what it did itself (files.name and files.first_stored are
     // whoever stored first). Existing storers get their first use as their
@@ -359,7 +383,9 @@ Status Migrate(sqlite3* db, const std::string& path) {
   if (version > kSchemaVersion) return RefuseNewerSchema(path, version);
   if (version == kSchemaVersion) return Status::OK();  // rolls back an empty txn
   for (int v = version; v < kSchemaVersion; ++v) {
-    s = Exec(db, kMigrations[v], "migrate " + path + " to schema version " + std::to_string(v + 1));
+    const std::string what = "migrate " + path + " to schema version " + std::to_string(v + 1);
+    s = Exec(db, kMigrations[v].sql, what);
+    if (s.ok() && kMigrations[v].step != nullptr) s = kMigrations[v].step(db, what);
     if (!s.ok()) return s;
   }
   std::string set_version = "PRAGMA user_version=" + std::to_string(kSchemaVersion);
@@ -588,13 +614,13 @@ Status ReadFileRecord(const Statement& stmt, FileRecord* out) {
 
 // Columns: id, digest, owner app, owner origin, size, name, first_stored,
 // last_used, stored_by, used_by, cipher, chunk_size, key_version,
-// wrapped_key.
+// wrapped_key, problem, verified, pinned, named_for_origin.
 constexpr const char* kSelectPrivate =
     "SELECT f.id, f.digest, p.app, p.origin, f.size, f.name, f.first_stored,"
     "       coalesce(max(u.last_used), f.first_stored),"
     "       count(CASE WHEN u.stored THEN 1 END), count(u.principal),"
     "       f.cipher, f.chunk_size, f.key_version, f.wrapped_key,"
-    "       f.problem, f.verified, f.pinned"
+    "       f.problem, f.verified, f.pinned, f.named_for_origin"
     " FROM private_files f JOIN principals p ON p.id = f.owner"
     " LEFT JOIN private_usage u ON u.file = f.id ";
 // How lists of private entries are ordered.
@@ -620,6 +646,7 @@ Status ReadPrivateRecord(const Statement& stmt, PrivateFileRecord* out) {
   record.problem = stmt.Text(14);
   record.verified_us = stmt.Int(15);
   record.pinned = stmt.Int(16) != 0;
+  if (!stmt.IsNull(17)) record.named_for_origin = stmt.Text(17);
   *out = std::move(record);
   return Status::OK();
 }
@@ -759,6 +786,199 @@ Status WriteVerified(sqlite3* db, const std::string& digest, int64_t now_us, con
     stmt.Bind(3, static_cast<int64_t>(disk->ino)).Bind(4, disk->mtime_ns).Bind(5, disk->ctime_ns);
   }
   return stmt.Run();
+}
+
+// --- schema 5: one origin, one principal ----------------------------------
+
+// Runs `sql`, which returns no row, with `params` (text or integers) as
+// ?1, ?2, ...
+template <typename... Params>
+Status RunBound(sqlite3* db, const std::string& what, const std::string& sql, const Params&... params) {
+  Statement stmt(db, what);
+  Status s = stmt.Prepare(sql.c_str());
+  if (!s.ok()) return s;
+  int index = 0;
+  (stmt.Bind(++index, params), ...);
+  return stmt.Run();
+}
+
+// SQL adding the rows of `usage` whose `key` ("principal" or the file
+// column) is ?1 to the rows of the same file and principal where `key` is
+// ?2, as two records of one principal merge: stores and reads summed,
+// stored max, first_used min, last_used max. The ?1 rows stay, for the
+// caller to delete.
+std::string MergeUsageSql(const UsageTable& usage, const std::string& key) {
+  const std::string table = usage.table;
+  const std::string file = usage.file_column;
+  const std::string moved = key == "principal" ? file + ", ?2" : "?2, principal";
+  return "INSERT INTO " + table + "(" + file + ", principal, stored, stores, reads, first_used, last_used)"
+         " SELECT " + moved + ", stored, stores, reads, first_used, last_used FROM " + table +
+         " WHERE " + key + " = ?1"
+         " ON CONFLICT(" + file + ", principal) DO UPDATE SET"
+         "   stored = max(stored, excluded.stored),"
+         "   stores = stores + excluded.stores,"
+         "   reads = reads + excluded.reads,"
+         "   first_used = min(first_used, excluded.first_used),"
+         "   last_used = max(last_used, excluded.last_used)";
+}
+
+// Moves the usage rows of `usage` whose `key` is `from` to `to`.
+Status MoveUsage(sqlite3* db, const UsageTable& usage, const std::string& key, int64_t from, int64_t to,
+                 const std::string& what) {
+  Status s = RunBound(db, what, MergeUsageSql(usage, key), from, to);
+  if (!s.ok()) return s;
+  return RunBound(db, what, "DELETE FROM " + std::string(usage.table) + " WHERE " + key + " = ?1", from);
+}
+
+struct StoredPrincipal {
+  int64_t id = 0;
+  std::string app;
+  std::string origin;
+};
+
+// Columns: id, app, origin.
+Status ReadStoredPrincipal(const Statement& stmt, StoredPrincipal* out) {
+  out->id = stmt.Int(0);
+  out->app = stmt.Text(1);
+  out->origin = stmt.Text(2);
+  return Status::OK();
+}
+
+// A private entry of the principal being merged away, and the entry of
+// the same digest the surviving principal already has (0 if none).
+struct EntryToMove {
+  int64_t id = 0;
+  int64_t rival = 0;
+  bool keep = true;  // this one stays rather than the rival
+};
+
+// Columns: id, rival id or NULL, keep.
+Status ReadEntryToMove(const Statement& stmt, EntryToMove* out) {
+  out->id = stmt.Int(0);
+  out->rival = stmt.Int(1);
+  out->keep = stmt.Int(2) != 0;
+  return Status::OK();
+}
+
+// Gives principal `to` a private entry of `from`, which was spelled
+// `spelling`: the sealed file keeps its name (named_for_origin).
+Status ReownPrivateEntry(sqlite3* db, int64_t entry, int64_t to, const std::string& spelling,
+                         const std::string& what) {
+  return RunBound(db, what,
+                  "UPDATE private_files SET owner = ?2, named_for_origin = coalesce(named_for_origin, ?3)"
+                  " WHERE id = ?1",
+                  entry, to, spelling);
+}
+
+// Drops private entry `loser` in favour of `keeper` (same digest, same
+// principal now): its usage joins the keeper's. Its sealed file, no longer
+// recorded, is moved to quarantine/ at the next start, as any unrecorded
+// private file is: never deleted. The keeper holds the same bytes.
+Status DropRivalEntry(sqlite3* db, int64_t loser, int64_t keeper, const std::string& what) {
+  Status s = MoveUsage(db, kPrivateUsage, "file", loser, keeper, what);
+  if (!s.ok()) return s;
+  return RunBound(db, what, "DELETE FROM private_files WHERE id = ?1", loser);
+}
+
+// Merges principal `from` (whose origin was spelled `spelling`) into `to`,
+// the same app and origin, and removes `from`.
+Status MergePrincipal(sqlite3* db, int64_t from, int64_t to, const std::string& spelling, const std::string& what) {
+  Status s = MoveUsage(db, kUsage, "principal", from, to, what);
+  if (s.ok()) s = MoveUsage(db, kPrivateUsage, "principal", from, to, what);
+  if (!s.ok()) return s;
+  // Of two private entries of one digest, the undamaged one stays, else
+  // the first stored.
+  Statement select(db, what);
+  s = select.Prepare(
+      "SELECT f.id, g.id, CASE WHEN g.id IS NULL THEN 1"
+      "   WHEN (f.problem = '') != (g.problem = '') THEN f.problem = ''"
+      "   WHEN f.first_stored != g.first_stored THEN f.first_stored < g.first_stored"
+      "   ELSE f.id < g.id END"
+      " FROM private_files f LEFT JOIN private_files g ON g.digest = f.digest AND g.owner = ?2"
+      " WHERE f.owner = ?1 ORDER BY f.id");
+  if (!s.ok()) return s;
+  select.Bind(1, from).Bind(2, to);
+  std::vector<EntryToMove> entries;
+  s = CollectRows(&select, ReadEntryToMove, &entries);
+  if (!s.ok()) return s;
+  for (const EntryToMove& entry : entries) {
+    if (entry.rival == 0) {
+      s = ReownPrivateEntry(db, entry.id, to, spelling, what);
+    } else if (entry.keep) {
+      s = DropRivalEntry(db, entry.rival, entry.id, what);
+      if (s.ok()) s = ReownPrivateEntry(db, entry.id, to, spelling, what);
+    } else {
+      s = DropRivalEntry(db, entry.id, entry.rival, what);
+    }
+    if (!s.ok()) return s;
+  }
+  return RunBound(db, what, "DELETE FROM principals WHERE id = ?1", from);
+}
+
+// Migration 4 -> 5: every origin in principals and grants in its canonical
+// form (origin.h), so that each spelling recorded before is the principal
+// callers now reach. Principals that become one merge (MergePrincipal);
+// grants that become one keep the earliest created and explicit if either
+// was. An origin with no canonical form (ws://, an extension's, http on a
+// remote host) is left as it was: no call reaches it any more but
+// ForgetOrigin, which removes it. Files and blobs are not touched: only
+// who is recorded as storing, reading or being granted them changes.
+Status CanonicalizeStoredOrigins(sqlite3* db, const std::string& what) {
+  Statement all_principals(db, what);
+  Status s = all_principals.Prepare("SELECT id, app, origin FROM principals WHERE origin != '' ORDER BY id");
+  if (!s.ok()) return s;
+  std::vector<StoredPrincipal> principals;
+  s = CollectRows(&all_principals, ReadStoredPrincipal, &principals);
+  if (!s.ok()) return s;
+  for (const StoredPrincipal& principal : principals) {
+    std::string canonical;
+    if (!CanonicalizeOrigin(principal.origin, &canonical).ok() || canonical == principal.origin) continue;
+    bool found = false;
+    int64_t survivor = 0;
+    {
+      Statement find(db, what);
+      s = find.Prepare("SELECT id FROM principals WHERE app = ?1 AND origin = ?2");
+      if (!s.ok()) return s;
+      find.Bind(1, principal.app).Bind(2, canonical);
+      s = find.Step(&found);
+      if (!s.ok()) return s;
+      if (found) survivor = find.Int(0);
+    }
+    if (found) {
+      s = MergePrincipal(db, principal.id, survivor, principal.origin, what);
+    } else {
+      s = RunBound(db, what,
+                   "UPDATE private_files SET named_for_origin = coalesce(named_for_origin, ?2) WHERE owner = ?1",
+                   principal.id, principal.origin);
+      if (s.ok()) s = RunBound(db, what, "UPDATE principals SET origin = ?2 WHERE id = ?1", principal.id, canonical);
+    }
+    if (!s.ok()) return s;
+  }
+
+  Statement all_grants(db, what);
+  s = all_grants.Prepare("SELECT app, origin, digest, created, explicit FROM grants WHERE origin != ''");
+  if (!s.ok()) return s;
+  std::vector<GrantRecord> grants;
+  s = CollectRows(&all_grants, ReadGrantRecord, &grants);
+  if (!s.ok()) return s;
+  for (const GrantRecord& grant : grants) {
+    std::string canonical;
+    if (!CanonicalizeOrigin(grant.principal.origin, &canonical).ok() || canonical == grant.principal.origin) {
+      continue;
+    }
+    s = RunBound(db, what,
+                 "INSERT INTO grants(app, origin, digest, created, explicit) VALUES(?1, ?2, ?3, ?4, ?5)"
+                 " ON CONFLICT(app, origin, digest) DO UPDATE SET"
+                 "   created = min(created, excluded.created), explicit = max(explicit, excluded.explicit)",
+                 grant.principal.app, canonical, grant.digest, grant.created_us,
+                 int64_t{grant.explicit_grant ? 1 : 0});
+    if (s.ok()) {
+      s = RunBound(db, what, "DELETE FROM grants WHERE app = ?1 AND origin = ?2 AND digest = ?3",
+                   grant.principal.app, grant.principal.origin, grant.digest);
+    }
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -1202,6 +1422,14 @@ Status Catalog::SetSetting(const std::string& key, const std::string& value) {
   // store id names the master key in the keyring).
   ScopedFullSync full_sync(db_);
   return WriteSetting(db_, key, value, "write setting " + key);
+}
+
+Status Catalog::HasOrigin(const std::string& origin, bool* recorded) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return StepWith(db_, "look up origin " + Quote(origin),
+                  "SELECT 1 WHERE EXISTS(SELECT 1 FROM principals WHERE origin = ?1)"
+                  " OR EXISTS(SELECT 1 FROM grants WHERE origin = ?1)",
+                  origin, recorded);
 }
 
 Status Catalog::ForgetOrigin(const std::string& origin, ForgetResult* result, bool dry_run) {

@@ -89,7 +89,13 @@ struct PrivateFileRecord {
   std::string problem;       // "" unless damaged
   int64_t verified_us = 0;
   bool pinned = false;
+  // The origin whose spelling names the sealed file (OwnerTag) when it is
+  // not the owner's: the owner's origin was rewritten to its canonical form
+  // by the schema 5 migration, and the file keeps its name.
+  std::optional<std::string> named_for_origin;
   bool damaged() const { return !problem.empty(); }
+  // The principal OwnerTag names the sealed file by.
+  Principal blob_owner() const { return {owner.app, named_for_origin.value_or(owner.origin)}; }
 };
 
 // What the store holds, for Space and the quota.
@@ -236,6 +242,10 @@ class Catalog {
   // origin stored (listed in result->deleted_files).
   // With `dry_run`, reports what it would do and changes nothing.
   Status ForgetOrigin(const std::string& origin, ForgetResult* result, bool dry_run = false);
+  // Whether a principal or a grant names `origin`, spelled exactly so:
+  // how ForgetOrigin finds a spelling recorded before origins were
+  // canonical that has no canonical form (see the schema 5 migration).
+  Status HasOrigin(const std::string& origin, bool* recorded);
 
   // The user's settings, as text. NotFound when never set.
   Status GetSetting(const std::string& key, std::string* value);

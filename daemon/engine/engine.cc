@@ -8,6 +8,7 @@
 #include "daemon/crypto/key_wrap.h"
 #include "daemon/engine/access_policy.h"
 #include "daemon/engine/file_checks.h"
+#include "daemon/engine/origin.h"
 #include "daemon/engine/private_files.h"
 #include "daemon/engine/quote.h"
 #include "daemon/log.h"
@@ -34,11 +35,20 @@ Status ParseGrantTarget(const std::string& text, std::string* canonical) {
   return Status::OK();
 }
 
-// Checks who a grant is for and parses its target ("*" or a digest).
-Status ParseGrant(const Principal& who, const std::string& text, std::string* target) {
-  Status s = ValidateApp(who.app);
+// `caller` with its origin in canonical form (origin.h). Every call that
+// takes an origin goes on with this one, so that all spellings of an
+// origin are one principal: they store, read and are granted as one.
+Status CanonicalPrincipal(const Principal& caller, Principal* who) {
+  who->app = caller.app;
+  return CanonicalizeOrigin(caller.origin, &who->origin);
+}
+
+// Checks who a grant is for (canonical in *who) and parses its target
+// ("*" or a digest).
+Status ParseGrant(const Principal& grantee, const std::string& text, Principal* who, std::string* target) {
+  Status s = ValidateApp(grantee.app);
   if (!s.ok()) return s;
-  s = ValidateOrigin(who.origin);
+  s = CanonicalPrincipal(grantee, who);
   if (!s.ok()) return s;
   return ParseGrantTarget(text, target);
 }
@@ -99,8 +109,8 @@ FileRecord EntryFrom(const PrivateFileRecord& record) {
 
 // How a private file is named in messages: its digest and where it is.
 std::string DescribePrivate(const BlobStore& blobs, const PrivateFileRecord& entry) {
-  return "private file " + entry.digest.ToString() + " (" + blobs.PrivatePath(entry.digest, OwnerTag(entry.owner)) +
-         ")";
+  return "private file " + entry.digest.ToString() + " (" +
+         blobs.PrivatePath(entry.digest, OwnerTag(entry.blob_owner())) + ")";
 }
 
 // The wait a Busy answer names. A store's slot frees when some store ends,
@@ -266,11 +276,12 @@ Status Engine::Store(const Principal& who, const StoreRequest& request, FileInfo
   });
 }
 
-Status Engine::StoreUnguarded(const Principal& who, const StoreRequest& request, FileInfo* info) {
+Status Engine::StoreUnguarded(const Principal& caller, const StoreRequest& request, FileInfo* info) {
   Digest digest;
   Status s = Digest::Parse(request.digest, &digest);
   if (!s.ok()) return s;
-  s = ValidateOrigin(who.origin);
+  Principal who;
+  s = CanonicalPrincipal(caller, &who);
   if (!s.ok()) return s;
   s = ValidateName(request.name);
   if (!s.ok()) return s;
@@ -429,12 +440,13 @@ Status Engine::Resolve(const Principal& who, const Digest& digest, OpenTarget* t
   return Status::OK();
 }
 
-Status Engine::OpenFile(const Principal& who, const std::string& digest_text, int* fd,
+Status Engine::OpenFile(const Principal& caller, const std::string& digest_text, int* fd,
                         FileInfo* info) {
   Digest digest;
   Status s = Digest::Parse(digest_text, &digest);
   if (!s.ok()) return s;
-  s = ValidateOrigin(who.origin);
+  Principal who;
+  s = CanonicalPrincipal(caller, &who);
   if (!s.ok()) return s;
   OpenTarget target;
   s = Resolve(who, digest, &target);
@@ -449,14 +461,17 @@ void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text,
   OpenFileAsync(who, digest_text, caller, OpenOptions{}, std::move(done));
 }
 
-void Engine::OpenFileAsync(const Principal& who, const std::string& digest_text, const std::string& caller,
+void Engine::OpenFileAsync(const Principal& asker, const std::string& digest_text, const std::string& caller,
                            const OpenOptions& options, OpenDone done) {
-  if (!AdmitOpen(who, &done)) return;
   Digest digest;
   Status s = Digest::Parse(digest_text, &digest);
-  if (s.ok()) s = ValidateOrigin(who.origin);
+  Principal who;
+  if (s.ok()) s = CanonicalPrincipal(asker, &who);
+  if (!s.ok()) return done(s, -1, FileInfo{});
+  // Spellings of one origin share its slots: admitted as the canonical one.
+  if (!AdmitOpen(who, &done)) return;
   OpenTarget target;
-  if (s.ok()) s = Resolve(who, digest, &target);
+  s = Resolve(who, digest, &target);
   if (!s.ok()) return done(s, -1, FileInfo{});
 
   if (target.kind == OpenTarget::kPublic) return OpenPublicAsync(who, digest, options, target.own, std::move(done));
@@ -683,7 +698,7 @@ Status Engine::Delete(const std::string& digest_text) {
     if (!s.ok()) return s;
     if (!had_public && deleted.empty()) return NotStored(digest);
     for (const PrivateFileRecord& entry : deleted) {
-      s = blobs_.RemovePrivate(digest, OwnerTag(entry.owner));
+      s = blobs_.RemovePrivate(digest, OwnerTag(entry.blob_owner()));
       if (!s.ok() && s.code() != Code::kNotFound) return s;
     }
   }
@@ -720,9 +735,10 @@ Status Engine::RemovePublic(const Digest& digest) {
   return Status::OK();
 }
 
-Status Engine::Grant(const Principal& who, const std::string& digest_text) {
+Status Engine::Grant(const Principal& grantee, const std::string& digest_text) {
+  Principal who;
   std::string target;
-  Status s = ParseGrant(who, digest_text, &target);
+  Status s = ParseGrant(grantee, digest_text, &who, &target);
   if (!s.ok()) return s;
   // Set by the user in the manager: explicit, so a grant for one digest
   // also opens private copies of it ("*" never does).
@@ -736,9 +752,10 @@ Status Engine::Grant(const Principal& who, const std::string& digest_text) {
   return Status::OK();
 }
 
-Status Engine::Revoke(const Principal& who, const std::string& digest_text) {
+Status Engine::Revoke(const Principal& grantee, const std::string& digest_text) {
+  Principal who;
   std::string target;
-  Status s = ParseGrant(who, digest_text, &target);
+  Status s = ParseGrant(grantee, digest_text, &who, &target);
   if (!s.ok()) return s;
   s = WithReserve([&] { return catalog_->RemoveGrant(who, target); });
   if (!s.ok()) return s;
@@ -969,12 +986,22 @@ Status Engine::SetSetting(const std::string& key, const SettingValue& value) {
   return Status::OK();
 }
 
-Status Engine::ForgetOrigin(const std::string& origin, ForgetResult* result) {
-  if (origin.empty()) {
+Status Engine::ForgetOrigin(const std::string& given, ForgetResult* result) {
+  if (given.empty()) {
     return Status::InvalidArgument("origin is empty; to forget an app, revoke its grants");
   }
-  Status s = ValidateOrigin(origin);
-  if (!s.ok()) return s;
+  std::string origin;
+  Status s = CanonicalizeOrigin(given, &origin);
+  if (!s.ok()) {
+    // A spelling recorded before origins were canonical, with no canonical
+    // form (ws://, an extension's): no other call reaches it, this one
+    // removes it as it is written.
+    bool recorded = false;
+    Status looked = catalog_->HasOrigin(given, &recorded);
+    if (!looked.ok()) return looked;
+    if (!recorded) return s;
+    origin = given;
+  }
   {
     // Files may be deleted: hold every digest lock (always in index order,
     // so that this never deadlocks with a single-digest holder).
@@ -1009,7 +1036,7 @@ Status Engine::ForgetOrigin(const std::string& origin, ForgetResult* result) {
       }
     }
     for (const PrivateFileRecord& entry : result->deleted_private) {
-      Status removed = blobs_.RemovePrivate(entry.digest, OwnerTag(entry.owner));
+      Status removed = blobs_.RemovePrivate(entry.digest, OwnerTag(entry.blob_owner()));
       if (!removed.ok() && removed.code() != Code::kNotFound) {
         LogWarning("forgetting " + Quote(origin) + ": " + removed.ToString() + " (quarantined at next start)");
       }
@@ -1083,7 +1110,7 @@ Status Engine::StorePrivate(const Principal& who, const Digest& digest, const St
     if (exists && existing.damaged()) {
       // Its bytes are not what was sealed: the new ones take its place (the
       // old file, if any is left, goes to quarantine/, not away).
-      (void)blobs_.QuarantinePrivate(digest, OwnerTag(who), "replaced-by-a-verified-store");
+      (void)blobs_.QuarantinePrivate(digest, OwnerTag(existing.blob_owner()), "replaced-by-a-verified-store");
       s = catalog_->DeletePrivateFile(existing.id);
       if (!s.ok()) return s;
       exists = false;
@@ -1126,7 +1153,7 @@ Status Engine::OpenPrivate(const Principal& who, const PrivateFileRecord& entry,
                            DescribePrivate(blobs_, entry));
   }
   int file_fd = -1;
-  s = blobs_.OpenPrivate(entry.digest, OwnerTag(entry.owner), &file_fd);
+  s = blobs_.OpenPrivate(entry.digest, OwnerTag(entry.blob_owner()), &file_fd);
   if (!s.ok()) {
     if (s.code() == Code::kNotFound) {
       LogError("the record of " + DescribePrivate(blobs_, entry) + " has no bytes on disk");

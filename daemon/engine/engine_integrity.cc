@@ -113,7 +113,7 @@ Status Engine::Reconcile() {
   std::set<std::pair<Digest, std::string>> private_disk(scan.private_files.begin(), scan.private_files.end());
   std::set<std::pair<Digest, std::string>> private_names;
   for (const PrivateFileRecord& entry : private_recorded) {
-    std::pair<Digest, std::string> name{entry.digest, OwnerTag(entry.owner)};
+    std::pair<Digest, std::string> name{entry.digest, OwnerTag(entry.blob_owner())};
     private_names.insert(name);
     if (private_disk.count(name) || entry.damaged()) continue;
     s = catalog_->MarkPrivateDamaged(entry.id, "its bytes were gone from the store");
@@ -284,7 +284,7 @@ void Engine::VerifyPrivateEntry(const PrivateFileRecord& record, VerifyResult* r
     result->problem = record.problem;
     return;
   }
-  const std::string tag = OwnerTag(record.owner);
+  const std::string tag = OwnerTag(record.blob_owner());
   int fd = -1;
   FileStat st;
   Status s = blobs_.OpenPrivate(record.digest, tag, &fd, &st);

@@ -12,17 +12,11 @@ namespace costore {
 
 struct Principal {
   std::string app;     // "/usr/bin/foo", "flatpak:org.example.App", "snap:foo"
-  std::string origin;  // "" for the app itself, or a serialized web origin
+  std::string origin;  // "" for the app itself, or a canonical web origin (origin.h)
 
   bool operator==(const Principal&) const = default;
   auto operator<=>(const Principal&) const = default;
 };
-
-// An origin is "" or a serialized tuple origin: scheme "://" host [":" port],
-// lowercase, no userinfo, path, query, fragment or trailing slash, at most
-// 255 bytes. "null" (an opaque origin) is refused: it cannot be a principal.
-// The message names the origin and what is wrong with it.
-Status ValidateOrigin(std::string_view origin);
 
 // An app as written in Grant/Revoke: an absolute path, "flatpak:<id>" or
 // "snap:<name>"; no control characters; at most 4096 bytes.

@@ -248,36 +248,46 @@ TEST(Protocol, WrongTypesAreErrors) {
   EXPECT_EQ(number, 3u);
 }
 
-TEST(Protocol, WebOrigins) {
-  for (const char* good : {"https://huggingface.co", "http://127.0.0.1:8001", "http://localhost:8002",
-                           "https://a-b.example.org:8443", "http://[::1]:9000", "https://xn--bcher-kva.example"}) {
-    EXPECT_TRUE(IsWebOrigin(good)) << good;
+// The host takes origins by the daemon's rule (daemon/engine/origin.h), in
+// canonical form: spellings of one site are one site.
+TEST(Protocol, OriginsAreTakenInCanonicalForm) {
+  const std::pair<const char*, const char*> good[] = {
+      {"https://huggingface.co", "https://huggingface.co"},
+      {"http://127.0.0.1:8001", "http://127.0.0.1:8001"},
+      {"http://localhost:8002", "http://localhost:8002"},
+      {"https://a-b.example.org:8443", "https://a-b.example.org:8443"},
+      {"http://[::1]:9000", "http://[::1]:9000"},
+      {"https://xn--bcher-kva.example", "https://xn--bcher-kva.example"},
+      {"https://Example.com", "https://example.com"},
+      {"HTTPS://EXAMPLE.COM:443", "https://example.com"},
+      {"https://example.com:0443", "https://example.com"},
+      {"https://example.com:08080", "https://example.com:8080"},
+      {"http://LOCALHOST:80", "http://localhost"},
+      {"http://app.localhost:3000", "http://app.localhost:3000"},
+      {"http://[0:0::1]", "http://[::1]"},
+  };
+  for (const auto& [given, canonical] : good) {
+    std::string origin, error;
+    EXPECT_TRUE(GetOrigin(json{{"origin", given}}, &origin, &error)) << given << ": " << error;
+    EXPECT_EQ(origin, canonical) << given;
   }
-  for (const char* bad : {"", "null", "https://", "https://Example.com", "https://example.com/",
-                          "https://example.com/path", "https://example.com:443", "http://example.com:80",
-                          "https://example.com:0", "https://example.com:65536", "https://example.com:08080",
-                          "ftp://example.com", "chrome-extension://abc", "file:///etc/passwd",
-                          "https://exa mple.com", "https://-a.example", "https://a..example",
-                          "https://user@example.com", "https://[::g]", "https://[::1", "https://example.com\n",
-                          "javascript:alert(1)"}) {
-    EXPECT_FALSE(IsWebOrigin(bad)) << bad;
+  for (const char* bad : {"", "null", "https://", "https://example.com/", "https://example.com/path",
+                          "https://example.com:0", "https://example.com:65536", "ftp://example.com",
+                          "chrome-extension://abc", "moz-extension://x", "ws://x", "file:///etc/passwd",
+                          "https://exa mple.com", "https://-a.example", "https://a..example", "https://a_b.c",
+                          "https://0x7f.1", "http://127.1", "https://user@example.com", "https://[::g]",
+                          "https://[::1", "https://example.com\n", "javascript:alert(1)", "http://example.com",
+                          "http://example.com:8080", "http://192.168.1.1", "http://[::2]:1",
+                          "http://[::ffff:127.0.0.1]", "http://localhost.example.com", "http://xlocalhost"}) {
+    std::string origin, error;
+    EXPECT_FALSE(GetOrigin(json{{"origin", bad}}, &origin, &error)) << bad;
+    EXPECT_NE(error.find("\"origin\""), std::string::npos) << error;
   }
-}
-
-TEST(Protocol, OnlyPotentiallyTrustworthyOriginsAreTaken) {
-  // navigator.crossOriginStorage is [SecureContext]: https, or http on a
-  // loopback host (what the demo and the e2e test use).
-  for (const char* good : {"https://x", "https://huggingface.co", "https://a.example:8443", "http://127.0.0.1:8001",
-                           "http://127.0.0.1", "http://127.1.2.3:9", "http://localhost:8002", "http://localhost",
-                           "http://app.localhost:3000", "http://[::1]:1", "http://[::1]"}) {
-    EXPECT_TRUE(IsTrustworthyWebOrigin(good)) << good;
-  }
-  for (const char* bad : {"http://example.com", "http://example.com:8080", "http://192.168.1.1",
-                          "http://10.0.0.1:8001", "http://128.0.0.1", "http://[::2]:1", "http://[::ffff:127.0.0.1]",
-                          "http://localhost.example.com", "http://127.0.0.1.example", "http://localhostx",
-                          "http://xlocalhost", "null", "ftp://127.0.0.1", "https://Example.com"}) {
-    EXPECT_FALSE(IsTrustworthyWebOrigin(bad)) << bad;
-  }
+  std::string origin, error;
+  EXPECT_FALSE(GetOrigin(json{{"origin", 7}}, &origin, &error));
+  EXPECT_FALSE(GetOrigin(json::object(), &origin, &error));
+  EXPECT_FALSE(GetOrigin(json{{"origin", "https://a_b.c"}}, &origin, &error));
+  EXPECT_NE(error.find("\"https://a_b.c\""), std::string::npos) << error;  // names the origin
 }
 
 TEST(Protocol, Digests) {
@@ -315,10 +325,13 @@ class FakeBackend : public Backend {
   std::map<std::string, std::string> files;  // digest -> bytes (readable by everyone)
   std::mutex mu;
 
-  client::OpenedFile Open(const std::string& digest, const std::string&) override {
+  std::vector<std::string> origins;  // as the host passed them on
+
+  client::OpenedFile Open(const std::string& digest, const std::string& origin) override {
     std::string bytes;
     {
       std::lock_guard<std::mutex> lock(mu);
+      origins.push_back(origin);
       auto it = files.find(digest);
       if (it == files.end()) throw client::Error(client::ErrorCode::kNotFound, "no file " + digest + " here");
       bytes = it->second;
@@ -350,12 +363,14 @@ class FakeBackend : public Backend {
       throw client::Error(client::ErrorCode::kDigestMismatch, "arrived " + arrived);
     }
     std::lock_guard<std::mutex> lock(mu);
+    origins.push_back(origin);
     files[digest] = bytes;
     return {digest, bytes.size(), "", 0};
   }
 
-  std::vector<SiteFile> ListStoredBy(const std::string&) override {
+  std::vector<SiteFile> ListStoredBy(const std::string& origin) override {
     std::lock_guard<std::mutex> lock(mu);
+    origins.push_back(origin);
     std::vector<SiteFile> out;
     for (const auto& [digest, bytes] : files) out.push_back({digest, bytes.size(), "", 0});
     return out;
@@ -448,6 +463,37 @@ TEST_F(HostTest, OpenRefusesBadOriginsAndDigests) {
   EXPECT_EQ(Call({{"op", "open"}, {"origin", "https://a.example"}, {"digest", "abc"}})["error"], "InvalidArgument");
   EXPECT_EQ(Call({{"op", "open"}, {"origin", "https://a.example"}, {"digest", 12}})["error"], "InvalidArgument");
   EXPECT_EQ(Call({{"op", "list"}, {"origin", "chrome-extension://x"}})["error"], "InvalidArgument");
+}
+
+TEST_F(HostTest, SpellingsOfASiteAreOneSite) {
+  std::string data = "spelled bytes";
+  std::string hex = Sha256Hex(data);
+  json created = Call({{"op", "create"}, {"origin", "HTTPS://A.Example:443"}, {"digest", hex}});
+  ASSERT_EQ(created["ok"], true) << created.dump();
+  // The chunk operations of the transfer accept any spelling of its site...
+  ASSERT_EQ(Call({{"op", "write"}, {"origin", "https://a.example"}, {"transfer", created["transfer"]}, {"offset", 0},
+                  {"data", Base64Encode(reinterpret_cast<const unsigned char*>(data.data()), data.size())}})["ok"],
+            true);
+  json finished = Call({{"op", "finish"}, {"origin", "https://a.EXAMPLE:0443"}, {"transfer", created["transfer"]}});
+  ASSERT_EQ(finished["ok"], true) << finished.dump();
+  EXPECT_EQ(Call({{"op", "list"}, {"origin", "https://A.example"}})["ok"], true);
+  EXPECT_EQ(Call({{"op", "open"}, {"origin", "HTTPS://a.example"}, {"digest", hex}})["ok"], true);
+  // ... and the store is asked in the canonical form only.
+  std::lock_guard<std::mutex> lock(backend_.mu);
+  ASSERT_EQ(backend_.origins.size(), 3u);
+  for (const std::string& origin : backend_.origins) EXPECT_EQ(origin, "https://a.example");
+}
+
+TEST_F(HostTest, WhatIsNoSecureOriginIsRefusedByName) {
+  std::string hex(64, 'a');
+  for (const std::string origin : {"https://0x7f.1", "https://a_b.c", "ws://x", "moz-extension://x"}) {
+    for (const char* op : {"open", "create"}) {
+      json reply = Call({{"op", op}, {"origin", origin}, {"digest", hex}});
+      EXPECT_EQ(reply["error"], "InvalidArgument") << op << " " << origin;
+      EXPECT_NE(reply["message"].get<std::string>().find("\"" + origin + "\""), std::string::npos) << reply.dump();
+    }
+    EXPECT_EQ(Call({{"op", "list"}, {"origin", origin}})["error"], "InvalidArgument") << origin;
+  }
 }
 
 TEST_F(HostTest, NonSecureOriginsAreRefused) {

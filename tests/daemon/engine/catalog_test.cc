@@ -143,7 +143,7 @@ TEST_F(CatalogTest, NewCatalogIsEmpty) {
 }
 
 TEST_F(CatalogTest, SchemaIsVersionOneWithPrivateColumn) {
-  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "5");
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "6");
   // Later private files rely on this column existing from version 1.
   EXPECT_EQ(
       QueryText(path(), "SELECT count(*) FROM pragma_table_info('files') WHERE name = 'private'"),
@@ -795,12 +795,12 @@ TEST_F(CatalogTest, VersionOneDatabaseIsMigratedKeepingItsData) {
             SQLITE_OK);
   sqlite3_close(db);
   ASSERT_OK(Catalog::Open(path(), &catalog_));
-  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "5");
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "6");
   EXPECT_THAT(Grants(), ::testing::ElementsAre(IsGrant(kCurl, "*", 5)));
   ASSERT_OK(catalog_->SetSetting("k", "v"));
 }
 
-// Schema 5 keeps each principal's own name and first store: the file's name
+// Schema 6 keeps each principal's own name and first store: the file's name
 // goes to its earliest storer, and every storer's first use is its first
 // store; a reader gets neither.
 TEST_F(CatalogTest, OwnFactsAreMigratedToTheEarliestStorer) {
@@ -850,6 +850,220 @@ TEST_F(CatalogTest, OwnFactsAreMigratedToTheEarliestStorer) {
                                   nullptr, &late));
   EXPECT_EQ(late.name, "late/name.onnx");
   EXPECT_EQ(own("https://first.example"), std::make_tuple(true, std::string("org/model.onnx"), int64_t{100}));
+}
+
+// --- schema 5: one origin, one principal ---------------------------------
+
+// Schema 4 as costore wrote it before origins were canonical: the SQL of
+// migrations 0 -> 4, as released.
+constexpr const char* kSchema4 = R"sql(
+CREATE TABLE files(digest TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL CHECK(size >= 0),
+  name TEXT NOT NULL DEFAULT '', first_stored INTEGER NOT NULL, private INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE principals(id INTEGER PRIMARY KEY, app TEXT NOT NULL, origin TEXT NOT NULL, UNIQUE(app, origin));
+CREATE TABLE usage(digest TEXT NOT NULL REFERENCES files(digest) ON DELETE CASCADE,
+  principal INTEGER NOT NULL REFERENCES principals(id), stored INTEGER NOT NULL DEFAULT 0,
+  stores INTEGER NOT NULL DEFAULT 0, reads INTEGER NOT NULL DEFAULT 0, first_used INTEGER NOT NULL,
+  last_used INTEGER NOT NULL, PRIMARY KEY(digest, principal));
+CREATE TABLE grants(app TEXT NOT NULL, origin TEXT NOT NULL, digest TEXT NOT NULL, created INTEGER NOT NULL,
+  PRIMARY KEY(app, origin, digest));
+CREATE INDEX grants_by_digest ON grants(digest);
+CREATE TABLE settings(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+CREATE TABLE private_files(id INTEGER PRIMARY KEY, digest TEXT NOT NULL,
+  owner INTEGER NOT NULL REFERENCES principals(id), size INTEGER NOT NULL CHECK(size >= 0),
+  name TEXT NOT NULL DEFAULT '', first_stored INTEGER NOT NULL, cipher TEXT NOT NULL,
+  chunk_size INTEGER NOT NULL, key_version INTEGER NOT NULL, wrapped_key BLOB NOT NULL, UNIQUE(digest, owner));
+CREATE INDEX private_files_by_key_version ON private_files(key_version);
+CREATE TABLE private_usage(file INTEGER NOT NULL REFERENCES private_files(id) ON DELETE CASCADE,
+  principal INTEGER NOT NULL REFERENCES principals(id), stored INTEGER NOT NULL DEFAULT 0,
+  stores INTEGER NOT NULL DEFAULT 0, reads INTEGER NOT NULL DEFAULT 0, first_used INTEGER NOT NULL,
+  last_used INTEGER NOT NULL, PRIMARY KEY(file, principal));
+ALTER TABLE grants ADD COLUMN explicit INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN problem TEXT NOT NULL DEFAULT '';
+ALTER TABLE files ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN disk_ino INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN disk_mtime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN disk_ctime INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE private_files ADD COLUMN problem TEXT NOT NULL DEFAULT '';
+ALTER TABLE private_files ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE private_files ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+PRAGMA user_version = 4;
+)sql";
+
+class OriginMigrationTest : public CatalogTest {
+ protected:
+  // Replaces the catalog with a schema 4 one holding `rows` (SQL).
+  void WriteSchema4(const std::string& rows) {
+    catalog_.reset();
+    std::filesystem::remove(path());
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    int rc = sqlite3_exec(db, (std::string(kSchema4) + rows).c_str(), nullptr, nullptr, &error);
+    std::string message = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  }
+
+  // WriteSchema4, then opens it, which migrates it.
+  void MigrateFrom(const std::string& rows) {
+    WriteSchema4(rows);
+    ASSERT_OK(Catalog::Open(path(), &catalog_));
+  }
+
+  // The rows `select` returns, columns joined by '|', rows by ';'.
+  std::string Rows(const std::string& select) {
+    return QueryText(path(), "SELECT group_concat(row, ';') FROM (" + select + ")");
+  }
+};
+
+const Principal kFirefoxExample{"/usr/lib/firefox/firefox", "https://example.com"};
+
+TEST_F(OriginMigrationTest, SpellingsOfOneOriginBecomeOnePrincipal) {
+  const std::string a = kA.ToString(), b = kB.ToString();
+  MigrateFrom(
+      "INSERT INTO files(digest, size, first_stored) VALUES('" + a + "', 1, 1), ('" + b + "', 2, 2);"
+      "INSERT INTO principals VALUES(1, '/usr/lib/firefox/firefox', 'https://example.com'),"
+      "  (2, '/usr/lib/firefox/firefox', 'https://example.com:443'),"
+      "  (3, '/usr/lib/firefox/firefox', 'HTTPS://EXAMPLE.COM:0443'),"
+      "  (4, '/usr/lib/firefox/firefox', 'https://Other.example'),"
+      "  (5, '/usr/lib/firefox/firefox', 'ws://x'),"
+      "  (6, '/usr/bin/curl', ''),"
+      "  (7, '/usr/bin/curl', 'https://example.com:443');"
+      // digest, principal, stored, stores, reads, first_used, last_used
+      "INSERT INTO usage VALUES('" + a + "', 1, 0, 0, 2, 100, 200), ('" + a + "', 2, 1, 1, 1, 50, 150),"
+      "  ('" + a + "', 3, 0, 0, 4, 120, 300), ('" + b + "', 2, 1, 2, 0, 10, 20),"
+      "  ('" + b + "', 4, 0, 0, 1, 30, 40), ('" + b + "', 5, 1, 1, 0, 5, 5), ('" + b + "', 7, 0, 0, 1, 6, 7);"
+      // app, origin, digest, created, explicit
+      "INSERT INTO grants VALUES('/usr/lib/firefox/firefox', 'https://example.com', '" + a + "', 500, 0),"
+      "  ('/usr/lib/firefox/firefox', 'https://EXAMPLE.com:443', '" + a + "', 400, 1),"
+      "  ('/usr/lib/firefox/firefox', 'https://example.com:443', '*', 700, 0),"
+      "  ('/usr/lib/firefox/firefox', 'moz-extension://x', '" + b + "', 800, 0),"
+      "  ('/usr/bin/curl', 'https://example.com:00443', '" + b + "', 900, 1);");
+
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "6");
+  // Merged (2, 3 into 1), renamed (4, 7), untouched (5, 6).
+  EXPECT_EQ(Rows("SELECT id || '|' || app || '|' || origin AS row FROM principals ORDER BY id"),
+            "1|/usr/lib/firefox/firefox|https://example.com;"
+            "4|/usr/lib/firefox/firefox|https://other.example;"
+            "5|/usr/lib/firefox/firefox|ws://x;"
+            "6|/usr/bin/curl|;"
+            "7|/usr/bin/curl|https://example.com");
+  // Stores and reads summed, stored max, first_used min, last_used max.
+  EXPECT_EQ(Rows("SELECT substr(digest, 8, 2) || '|' || principal || '|' || stored || '|' || stores || '|' ||"
+                 " reads || '|' || first_used || '|' || last_used AS row FROM usage ORDER BY digest, principal"),
+            "0a|1|1|1|7|50|300;"
+            "0b|1|1|2|0|10|20;0b|4|0|0|1|30|40;0b|5|1|1|0|5|5;0b|7|0|0|1|6|7");
+  // One grant per (app, origin, digest): the earliest created, explicit if
+  // either was.
+  EXPECT_EQ(Rows("SELECT app || '|' || origin || '|' || substr(digest, 1, 9) || '|' || created || '|' ||"
+                 " explicit AS row FROM grants ORDER BY app, origin, digest"),
+            "/usr/bin/curl|https://example.com|sha256:0b|900|1;"
+            "/usr/lib/firefox/firefox|https://example.com|*|700|0;"
+            "/usr/lib/firefox/firefox|https://example.com|sha256:0a|400|1;"
+            "/usr/lib/firefox/firefox|moz-extension://x|sha256:0b|800|0");
+  // Files are never touched.
+  EXPECT_EQ(Rows("SELECT substr(digest, 8, 2) || '|' || size AS row FROM files ORDER BY digest"), "0a|1;0b|2");
+
+  // Through the catalog: the merged principal is the canonical one.
+  std::vector<UsageRecord> usage = Usage(kA);
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].principal, kFirefoxExample);
+  EXPECT_TRUE(usage[0].stored);
+  EXPECT_THAT(Facts(kA, kFirefoxExample), IsFacts(true, true, true));
+  EXPECT_THAT(Facts(kB, kFirefoxExample), IsFacts(true, true, true));  // the "*" grant
+  // The legacy spelling with no canonical form is still found, to be forgotten.
+  bool recorded = false;
+  ASSERT_OK(catalog_->HasOrigin("ws://x", &recorded));
+  EXPECT_TRUE(recorded);
+  ASSERT_OK(catalog_->HasOrigin("moz-extension://x", &recorded));
+  EXPECT_TRUE(recorded);
+  ASSERT_OK(catalog_->HasOrigin("https://example.com:443", &recorded));
+  EXPECT_FALSE(recorded);
+  ForgetResult forgotten;
+  ASSERT_OK(catalog_->ForgetOrigin("ws://x", &forgotten));
+  EXPECT_EQ(forgotten.usage_removed, 1u);
+  ASSERT_OK(catalog_->ForgetOrigin("moz-extension://x", &forgotten));
+  EXPECT_EQ(forgotten.grants_removed, 1u);
+}
+
+TEST_F(OriginMigrationTest, PrivateEntriesMoveAndKeepTheNameOfTheirSealedFile) {
+  const std::string c = kC.ToString(), d = MakeDigest(0x0d).ToString(), e = MakeDigest(0x0e).ToString();
+  MigrateFrom(
+      "INSERT INTO principals VALUES(1, '/usr/lib/firefox/firefox', 'https://example.com'),"
+      "  (2, '/usr/lib/firefox/firefox', 'https://example.com:443'),"
+      "  (3, '/usr/lib/firefox/firefox', 'HTTPS://EXAMPLE.COM:0443'),"
+      "  (4, '/usr/lib/firefox/firefox', 'https://Other.example'),"
+      "  (6, '/usr/bin/curl', '');"
+      // id, digest, owner, size, name, first_stored, cipher, chunk_size, key_version, wrapped_key
+      "INSERT INTO private_files(id, digest, owner, size, name, first_stored, cipher, chunk_size, key_version,"
+      "  wrapped_key) VALUES(1, '" + c + "', 2, 1, 'c', 60, 'aes-256-gcm', 65536, 1, x'01'),"
+      "  (2, '" + d + "', 1, 2, 'd-later', 70, 'aes-256-gcm', 65536, 1, x'02'),"
+      "  (3, '" + d + "', 3, 2, 'd-earlier', 65, 'aes-256-gcm', 65536, 1, x'03'),"
+      "  (4, '" + e + "', 4, 3, 'e', 80, 'aes-256-gcm', 65536, 1, x'04');"
+      // file, principal, stored, stores, reads, first_used, last_used
+      "INSERT INTO private_usage VALUES(1, 2, 1, 1, 0, 60, 60), (2, 1, 1, 1, 0, 70, 70),"
+      "  (2, 6, 0, 0, 3, 80, 90), (3, 3, 1, 1, 2, 65, 95), (4, 4, 1, 1, 0, 80, 80);");
+
+  // Of the two entries of d, the first stored stays; the other's record
+  // goes (its sealed file is quarantined by the engine at start).
+  EXPECT_EQ(Rows("SELECT id || '|' || owner || '|' || name || '|' || coalesce(named_for_origin, 'NULL') AS row"
+                 " FROM private_files ORDER BY id"),
+            "1|1|c|https://example.com:443;"
+            "3|1|d-earlier|HTTPS://EXAMPLE.COM:0443;"
+            "4|4|e|https://Other.example");
+  EXPECT_EQ(Rows("SELECT file || '|' || principal || '|' || stored || '|' || stores || '|' || reads || '|' ||"
+                 " first_used || '|' || last_used AS row FROM private_usage ORDER BY file, principal"),
+            "1|1|1|1|0|60|60;3|1|1|2|2|65|95;3|6|0|0|3|80|90;4|4|1|1|0|80|80");
+
+  std::vector<PrivateFileRecord> entries;
+  ASSERT_OK(catalog_->ListPrivateFiles(std::nullopt, &entries));
+  ASSERT_EQ(entries.size(), 3u);
+  for (const PrivateFileRecord& entry : entries) {
+    EXPECT_EQ(entry.owner.origin, entry.digest == MakeDigest(0x0e) ? "https://other.example" : "https://example.com");
+  }
+  // The sealed files keep the names their spelling gave them.
+  EXPECT_EQ(entries[0].blob_owner(), (Principal{"/usr/lib/firefox/firefox", "https://example.com:443"}));
+  EXPECT_EQ(entries[1].blob_owner(), (Principal{"/usr/lib/firefox/firefox", "HTTPS://EXAMPLE.COM:0443"}));
+  EXPECT_EQ(entries[2].blob_owner(), (Principal{"/usr/lib/firefox/firefox", "https://Other.example"}));
+  PrivateFileRecord own;
+  ASSERT_OK(catalog_->GetPrivateFile(kC, kFirefoxExample, &own));
+  EXPECT_EQ(own.name, "c");
+
+  // An entry stored after the migration is named by its owner.
+  NewPrivateFile entry;
+  entry.digest = MakeDigest(0x0f);
+  entry.size = 1;
+  entry.owner = kFirefoxExample;
+  entry.cipher = "aes-256-gcm";
+  entry.chunk_size = 65536;
+  entry.key_version = 1;
+  entry.wrapped_key = "k";
+  bool created = false;
+  ASSERT_OK(catalog_->RecordPrivateStore(entry, 100, &created));
+  ASSERT_OK(catalog_->GetPrivateFile(MakeDigest(0x0f), kFirefoxExample, &own));
+  EXPECT_FALSE(own.named_for_origin.has_value());
+  EXPECT_EQ(own.blob_owner(), kFirefoxExample);
+}
+
+TEST_F(OriginMigrationTest, AnInterruptedMigrationLeavesSchemaFour) {
+  // A principal whose merge cannot finish (a usage row naming a file that
+  // does not exist, so the foreign key fails when it moves) rolls the whole
+  // migration back, the rename done before it too: all or nothing.
+  WriteSchema4(
+      "INSERT INTO principals VALUES(1, '/a', 'https://Other.example'),"
+      "  (2, '/a', 'https://example.com'), (3, '/a', 'https://Example.com');"
+      "INSERT INTO usage VALUES('sha256:missing', 3, 1, 1, 0, 1, 1);");
+  Status s = Catalog::Open(path(), &catalog_);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("schema version 5"));
+  EXPECT_EQ(QueryText(path(), "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryText(path(), "SELECT group_concat(origin, ';') FROM (SELECT origin FROM principals ORDER BY id)"),
+            "https://Other.example;https://example.com;https://Example.com");
+  EXPECT_EQ(QueryText(path(), "SELECT count(*) FROM pragma_table_info('private_files')"
+                              " WHERE name = 'named_for_origin'"),
+            "0");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // crash-safely. The keyring is an in-memory fake with injected failures.
 #include <fcntl.h>
 #include <gmock/gmock.h>
+#include <sqlite3.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -627,6 +628,67 @@ TEST_F(PrivateEngineTest, OrphansAreReconciledAtStart) {
   // Storing the bytes again repairs it.
   ASSERT_TRUE(Store(kOwner, lost).ok());
   EXPECT_EQ(Open(kOwner, test::DigestText(lost)).bytes, lost);
+}
+
+// Runs `sql` on the catalog at `path`, as another process would.
+void RunSql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  std::string message = error ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << message;
+}
+
+TEST_F(PrivateEngineTest, PrivateFilesStoredUnderAnOldSpellingStayReadableAfterTheMigration) {
+  const std::string renamed = "stored as https://Owner.example:443";
+  const std::string twice = "stored under two spellings";
+  ASSERT_TRUE(Store(kOwner, renamed).ok());
+  ASSERT_TRUE(Store(kOther, twice, true, nullptr, "first").ok());
+  engine_.reset();
+  // The store as schema 4 left it: kOwner's files stored as
+  // "https://Owner.example:443", and `twice` stored by kOther both as
+  // itself and, a moment later, as "https://other.example:0443". Each
+  // sealed file is named by the spelling it was stored under.
+  const Principal spelled{kOwner.app, "https://Owner.example:443"};
+  const Principal other_spelled{kOther.app, "https://other.example:0443"};
+  std::filesystem::rename(PrivatePath(renamed, kOwner), PrivatePath(renamed, spelled));
+  std::filesystem::copy_file(PrivatePath(twice, kOther), PrivatePath(twice, other_spelled));
+  const std::string catalog = dir_.Join("store/catalog.db");
+  RunSql(catalog,
+         "UPDATE principals SET origin = 'https://Owner.example:443' WHERE origin = 'https://owner.example';"
+         "INSERT INTO principals(app, origin) VALUES('" + kOther.app + "', 'https://other.example:0443');"
+         "INSERT INTO private_files(digest, owner, size, name, first_stored, cipher, chunk_size, key_version,"
+         "  wrapped_key) SELECT digest, (SELECT id FROM principals WHERE origin = 'https://other.example:0443'),"
+         "  size, 'second', first_stored + 1, cipher, chunk_size, key_version, wrapped_key FROM private_files"
+         "  WHERE name = 'first';"
+         "ALTER TABLE private_files DROP COLUMN named_for_origin;"
+         "PRAGMA user_version = 4;");
+  Reopen();
+
+  // Readable by the site in any spelling, from the file its old spelling named.
+  EXPECT_EQ(Open(kOwner, test::DigestText(renamed)).bytes, renamed);
+  EXPECT_EQ(Open({kOwner.app, "HTTPS://OWNER.EXAMPLE"}, test::DigestText(renamed)).bytes, renamed);
+  EXPECT_TRUE(std::filesystem::exists(PrivatePath(renamed, spelled)));
+  // Of the two entries of one principal, the first stored stays; the
+  // other's sealed file is kept in quarantine/, not deleted.
+  Opened opened = Open(kOther, test::DigestText(twice));
+  EXPECT_EQ(opened.bytes, twice);
+  EXPECT_EQ(opened.info.name, "first");
+  EXPECT_FALSE(std::filesystem::exists(PrivatePath(twice, other_spelled)));
+  EXPECT_EQ(test::FilesBelow(dir_.Join("store/quarantine")).size(), 1u);
+  std::vector<FileRecord> files;
+  ASSERT_TRUE(engine_->List(&files).ok());
+  EXPECT_EQ(files.size(), 2u);
+  for (const FileRecord& file : files) EXPECT_FALSE(file.damaged()) << file.digest.ToString();
+
+  // Forgetting the site removes the file under its old name.
+  ForgetResult forgotten;
+  ASSERT_TRUE(engine_->ForgetOrigin("https://owner.example", &forgotten).ok());
+  EXPECT_EQ(forgotten.deleted_private.size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(PrivatePath(renamed, spelled)));
 }
 
 }  // namespace
