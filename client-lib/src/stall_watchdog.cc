@@ -1,9 +1,6 @@
 #include "stall_watchdog.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -15,20 +12,9 @@
 namespace costore::client::internal {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = StallClock;
 using std::chrono::milliseconds;
 using namespace std::chrono_literals;
-
-// How often a silent daemon is pinged: a few times per timeout, at most
-// every 5 s (a ping costs the daemon next to nothing).
-milliseconds PingInterval(milliseconds timeout) { return std::clamp(timeout / 6, milliseconds(50), milliseconds(5000)); }
-
-int PollTimeoutMs(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-  return static_cast<int>(std::clamp<int64_t>(left + 1, 0, 60'000));
-}
-
-int64_t OffsetOf(int fd) { return fd >= 0 ? ::lseek(fd, 0, SEEK_CUR) : -1; }
 
 // The daemon's unique name and pid, asked of the bus itself (which answers
 // even when costored does not). Throws sdbus::Error when the name has no
@@ -50,7 +36,87 @@ DaemonIdentity LookUpDaemon(sdbus::IConnection& connection, milliseconds timeout
   return identity;
 }
 
+class DbusPinger final : public Pinger {
+ public:
+  void Ping(milliseconds interval, milliseconds reply_timeout) override {
+    if (look_up_again_) {
+      peer_.reset();
+      look_up_again_ = false;
+    }
+    try {
+      // The session bus of now, not of the first call: a connection lives
+      // only while some call is overdue.
+      if (!connection_) connection_ = sdbus::createSessionBusConnection();
+      if (!peer_) {
+        daemon_ = LookUpDaemon(*connection_, interval);
+        peer_ = sdbus::createProxy(*connection_, daemon_.unique_name, "/");
+      }
+      auto ping = peer_->createMethodCall("org.freedesktop.DBus.Peer", "Ping");
+      pending_ = true;
+      peer_->callMethod(
+          ping,
+          [this](sdbus::MethodReply& /*reply*/, const sdbus::Error* error) {
+            pending_ = false;
+            if (!error) {
+              last_answer_ = Clock::now();
+            } else if (error->getName() != "org.freedesktop.DBus.Error.NoReply" &&
+                       error->getName() != "org.freedesktop.DBus.Error.Timeout") {
+              look_up_again_ = true;  // the name changed hands, or its owner left
+            }
+          },
+          std::chrono::duration_cast<std::chrono::microseconds>(reply_timeout));
+    } catch (const sdbus::Error&) {
+      // No owner (yet), or no bus: no answer either.
+      pending_ = false;
+      peer_.reset();
+    }
+  }
+
+  bool Pending() const override { return pending_; }
+  bool Silent() const override { return pending_ || look_up_again_ || !peer_; }
+  std::optional<Clock::time_point> LastAnswer() const override { return last_answer_; }
+  uint32_t DaemonPid() const override { return daemon_.pid; }
+
+  Wait NextWait() const override {
+    Wait wait;
+    if (!connection_) return wait;
+    const sdbus::IConnection::PollData data = connection_->getEventLoopPollData();
+    wait.fd = data.fd;
+    wait.events = data.events;
+    if (data.timeout_usec != UINT64_MAX) {
+      timespec ts{};
+      ::clock_gettime(CLOCK_MONOTONIC, &ts);
+      const uint64_t now_usec = static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+      wait.until = Clock::now() + std::chrono::microseconds(data.timeout_usec > now_usec ? data.timeout_usec - now_usec : 0);
+    }
+    return wait;
+  }
+
+  void Process() override {
+    if (!connection_) return;
+    try {
+      while (connection_->processPendingRequest()) {
+      }
+    } catch (const sdbus::Error&) {
+      // The ping connection broke: start over with a new one.
+      pending_ = false;
+      peer_.reset();
+      connection_.reset();
+    }
+  }
+
+ private:
+  std::optional<Clock::time_point> last_answer_;
+  bool pending_ = false;
+  bool look_up_again_ = false;
+  DaemonIdentity daemon_;
+  std::unique_ptr<sdbus::IConnection> connection_;
+  std::unique_ptr<sdbus::IProxy> peer_;  // the daemon's unique name, not the well-known one
+};
+
 }  // namespace
+
+std::unique_ptr<Pinger> MakeDbusPinger() { return std::make_unique<DbusPinger>(); }
 
 std::string StallMessage(uint32_t pid, milliseconds silence) {
   return (pid ? "costored (pid " + std::to_string(pid) + ")" : std::string("costored")) +
@@ -63,150 +129,31 @@ std::string DescribeSeconds(milliseconds duration) {
   return std::to_string(ms / 1000) + "." + std::to_string((ms % 1000) / 100) + " s";
 }
 
-StallWatchdog::StallWatchdog(milliseconds timeout, int bus_fd, int progress_fd)
-    : timeout_(timeout), bus_fd_(bus_fd), progress_fd_(progress_fd) {
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  // Without an eventfd the call goes unwatched, as with no timeout at all.
-  if (wake_fd_ >= 0 && timeout_ > 0ms) thread_ = std::thread([this] { Watch(); });
+StallWatchdog::StallWatchdog(milliseconds timeout, int bus_fd, int progress_fd, StallRegistry& registry)
+    : registry_(registry) {
+  watch_.timeout = timeout;
+  watch_.bus_fd = bus_fd;
+  watch_.progress_fd = progress_fd;
+  if (timeout > 0ms) {
+    registry_.Arm(watch_);
+    armed_ = true;
+  }
 }
 
-StallWatchdog::~StallWatchdog() {
-  Finish();
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-}
+StallWatchdog::~StallWatchdog() { Finish(); }
 
 void StallWatchdog::Finish() {
-  if (finished_.exchange(true)) return;
-  if (!thread_.joinable()) return;
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
-  thread_.join();
+  if (!armed_) return;
+  armed_ = false;
+  registry_.Disarm(watch_);
 }
 
-std::optional<std::string> StallWatchdog::Stalled() const {
-  std::lock_guard lock(mutex_);
-  return stalled_;
-}
+std::optional<std::string> StallWatchdog::Stalled() const { return watch_.stalled; }
 
 std::optional<std::string> StallWatchdog::SilentFor(milliseconds at_least) const {
-  std::lock_guard lock(mutex_);
-  if (stalled_) return stalled_;
-  if (silence_ < at_least || silence_ == 0ms) return std::nullopt;
-  return StallMessage(daemon_pid_, silence_);
-}
-
-bool StallWatchdog::SleepUntil(Clock::time_point deadline) {
-  for (;;) {
-    pollfd wake{wake_fd_, POLLIN, 0};
-    int ready = ::poll(&wake, 1, PollTimeoutMs(deadline));
-    if (ready > 0) return false;
-    if (Clock::now() >= deadline) return true;
-  }
-}
-
-void StallWatchdog::Watch() {
-  const Clock::time_point start = Clock::now();
-  const milliseconds interval = PingInterval(timeout_);
-  // Most calls are answered long before the first ping is due.
-  if (!SleepUntil(start + interval)) return;
-
-  // Declared before the connection and the proxy: the ping's reply handler
-  // writes them, and runs only inside processPendingRequest() below.
-  Clock::time_point last_answer = start;
-  bool ping_pending = false;
-  bool look_up_again = false;
-  int64_t offset = OffsetOf(progress_fd_);
-  DaemonIdentity daemon;
-  std::unique_ptr<sdbus::IConnection> connection;
-  std::unique_ptr<sdbus::IProxy> peer;  // the daemon's unique name, not the well-known one
-  Clock::time_point next_ping = Clock::now();
-
-  auto record_silence = [&] {
-    std::lock_guard lock(mutex_);
-    silence_ = ping_pending || look_up_again || !peer
-                   ? std::chrono::duration_cast<milliseconds>(Clock::now() - last_answer)
-                   : 0ms;
-  };
-
-  for (;;) {
-    const Clock::time_point now = Clock::now();
-    if (const int64_t moved = OffsetOf(progress_fd_); moved != offset) {
-      offset = moved;  // the daemon is reading the caller's file: alive
-      last_answer = now;
-    }
-    if (now - last_answer >= timeout_) {
-      std::lock_guard lock(mutex_);
-      silence_ = std::chrono::duration_cast<milliseconds>(now - last_answer);
-      stalled_ = StallMessage(daemon.pid, timeout_);
-      // The call blocked on this socket sees it end and returns.
-      ::shutdown(bus_fd_, SHUT_RDWR);
-      return;
-    }
-    if (look_up_again) {
-      peer.reset();
-      look_up_again = false;
-    }
-    if (!ping_pending && now >= next_ping) {
-      next_ping = now + interval;
-      try {
-        if (!connection) connection = sdbus::createSessionBusConnection();
-        if (!peer) {
-          daemon = LookUpDaemon(*connection, interval);
-          std::lock_guard lock(mutex_);
-          daemon_pid_ = daemon.pid;
-          peer = sdbus::createProxy(*connection, daemon.unique_name, "/");
-        }
-        auto ping = peer->createMethodCall("org.freedesktop.DBus.Peer", "Ping");
-        ping_pending = true;
-        peer->callMethod(
-            ping,
-            [&](sdbus::MethodReply& /*reply*/, const sdbus::Error* error) {
-              ping_pending = false;
-              if (!error) {
-                last_answer = Clock::now();
-              } else if (error->getName() != "org.freedesktop.DBus.Error.NoReply" &&
-                         error->getName() != "org.freedesktop.DBus.Error.Timeout") {
-                look_up_again = true;  // the name changed hands, or its owner left
-              }
-            },
-            std::chrono::duration_cast<std::chrono::microseconds>(timeout_));
-      } catch (const sdbus::Error&) {
-        // No owner (yet), or no bus: no answer either.
-        ping_pending = false;
-        peer.reset();
-      }
-    }
-
-    Clock::time_point deadline = std::min(last_answer + timeout_, now + interval);
-    if (!ping_pending) deadline = std::min(deadline, next_ping);
-    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {-1, 0, 0}};
-    if (connection) {
-      const sdbus::IConnection::PollData data = connection->getEventLoopPollData();
-      fds[1] = {data.fd, data.events, 0};
-      if (data.timeout_usec != UINT64_MAX) {
-        timespec ts{};
-        ::clock_gettime(CLOCK_MONOTONIC, &ts);
-        const uint64_t now_usec = static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-        const auto wait = std::chrono::microseconds(data.timeout_usec > now_usec ? data.timeout_usec - now_usec : 0);
-        deadline = std::min(deadline, Clock::now() + wait);
-      }
-    }
-    if (::poll(fds, 2, PollTimeoutMs(deadline)) > 0 && (fds[0].revents & POLLIN)) {
-      record_silence();
-      return;
-    }
-    if (connection) {
-      try {
-        while (connection->processPendingRequest()) {
-        }
-      } catch (const sdbus::Error&) {
-        // The ping connection broke: start over with a new one.
-        ping_pending = false;
-        peer.reset();
-        connection.reset();
-      }
-    }
-  }
+  if (watch_.stalled) return watch_.stalled;
+  if (watch_.silence < at_least || watch_.silence == 0ms) return std::nullopt;
+  return StallMessage(watch_.daemon_pid, watch_.silence);
 }
 
 }  // namespace costore::client::internal

@@ -1,28 +1,31 @@
 // StallWatchdog: notices, while a call is in progress, that costored has
 // stopped answering (stopped, stuck, swapped out for good), and makes the
-// call fail instead of waiting for a reply that never comes.
+// call fail instead of waiting for a reply that never comes. A watchdog is
+// an entry in the process-wide StallRegistry (stall_registry.h): creating
+// and finishing one costs a mutex, not a thread.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
-#include <thread>
+
+#include "stall_registry.h"
 
 namespace costore::client::internal {
 
 class StallWatchdog {
  public:
   // Watches a call in progress on the bus connection whose socket is
-  // `bus_fd`, for at most `timeout` of silence. `progress_fd`, when not -1,
-  // is a regular file the daemon reads the call's bytes from: its shared
-  // offset moving counts as an answer too. When the daemon answers nothing
-  // for `timeout`, the watchdog shuts `bus_fd` down, so that the blocked
-  // call returns at once; Stalled() then says why. `bus_fd` must stay open
-  // until Finish() returns.
-  StallWatchdog(std::chrono::milliseconds timeout, int bus_fd, int progress_fd);
+  // `bus_fd`, for at most `timeout` of silence (zero: not at all).
+  // `progress_fd`, when not -1, is a regular file the daemon reads the
+  // call's bytes from: its shared offset moving counts as an answer too.
+  // When the daemon answers nothing for `timeout`, the watchdog shuts
+  // `bus_fd` down, so that the blocked call returns at once; Stalled() then
+  // says why. `bus_fd` must stay open until Finish() returns.
+  StallWatchdog(std::chrono::milliseconds timeout, int bus_fd, int progress_fd,
+                StallRegistry& registry = StallRegistry::Global());
   ~StallWatchdog();
   StallWatchdog(const StallWatchdog&) = delete;
   StallWatchdog& operator=(const StallWatchdog&) = delete;
@@ -38,21 +41,14 @@ class StallWatchdog {
   std::optional<std::string> SilentFor(std::chrono::milliseconds at_least) const;
 
  private:
-  void Watch();
-  // Waits until `deadline` or Finish(); false once finished.
-  bool SleepUntil(std::chrono::steady_clock::time_point deadline);
-
-  const std::chrono::milliseconds timeout_;
-  const int bus_fd_;
-  const int progress_fd_;
-  int wake_fd_ = -1;  // an eventfd Finish() writes to
-  std::atomic<bool> finished_{false};
-  mutable std::mutex mutex_;
-  std::optional<std::string> stalled_;
-  std::chrono::milliseconds silence_{0};
-  uint32_t daemon_pid_ = 0;  // 0 until looked up
-  std::thread thread_;
+  StallRegistry& registry_;
+  StallWatch watch_;
+  bool armed_ = false;
 };
+
+// Pings costored (its unique name, looked up on the session bus) from a
+// connection of its own.
+std::unique_ptr<Pinger> MakeDbusPinger();
 
 // "30 s", "1.5 s": a duration as the stall message says it.
 std::string DescribeSeconds(std::chrono::milliseconds duration);

@@ -272,7 +272,8 @@ COSTORE_EXPORT costore_error costore_client_connect(costore_client *client);
  * each call's own D-Bus timeout (25 s for the manager calls, 10 min for
  * an open, none for a store). Store and open calls answered
  * COSTORE_ERROR_BUSY are tried again first, as costore.hpp describes (at
- * most 5 calls and 60 s of waiting).
+ * most 5 calls and 60 s of waiting). The pings come from one thread per
+ * process, as costore.hpp describes.
  */
 COSTORE_EXPORT costore_error costore_client_set_stall_timeout(costore_client *client, uint32_t milliseconds);
 

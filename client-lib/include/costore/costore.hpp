@@ -20,6 +20,11 @@
 // reply to a ping for 30 s". A store from a regular file whose offset
 // moves counts as an answer. A daemon busy with a long store or waiting
 // for the user still answers pings, so only a stalled one trips this.
+// One thread per process does the watching: started by the first call,
+// gone after 10 s without calls (and joined at exit; a forked child starts
+// its own). It pings only for a call still in progress after a sixth of
+// the stall timeout (50 ms to 5 s), so a quick call costs no thread, no
+// ping and no system call.
 //
 // Store and Open calls answered kBusy (too many transfers in flight) are
 // tried again by the library: first after the wait the daemon names ("; try
