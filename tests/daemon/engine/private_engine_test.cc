@@ -665,6 +665,8 @@ TEST_F(PrivateEngineTest, PrivateFilesStoredUnderAnOldSpellingStayReadableAfterT
          "  size, 'second', first_stored + 1, cipher, chunk_size, key_version, wrapped_key FROM private_files"
          "  WHERE name = 'first';"
          "ALTER TABLE private_files DROP COLUMN named_for_origin;"
+         "ALTER TABLE usage DROP COLUMN name;"
+         "ALTER TABLE usage DROP COLUMN first_stored;"
          "PRAGMA user_version = 4;");
   Reopen();
 
