@@ -37,8 +37,11 @@ bool IsHost(std::string_view host) {
   if (host.front() == '[') {
     if (host.size() < 3 || host.back() != ']') return false;
     std::string inner(host.substr(1, host.size() - 2));
+    // Serialized IPv6 is lowercase hex, ':' and '.'; checking every byte
+    // also keeps a NUL from ending inet_pton's C string early (found by
+    // fuzz/origin_fuzzer: "[::\0anything]" parsed as "[::]").
     for (char c : inner) {
-      if (c >= 'A' && c <= 'F') return false;  // serialized IPv6 is lowercase
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == ':' || c == '.')) return false;
     }
     in6_addr address{};
     return inet_pton(AF_INET6, inner.c_str(), &address) == 1;

@@ -262,6 +262,12 @@ TEST(Protocol, WebOrigins) {
                           "javascript:alert(1)"}) {
     EXPECT_FALSE(IsWebOrigin(bad)) << bad;
   }
+  // A NUL inside an IPv6 literal must not end the address early.
+  using namespace std::string_literals;
+  for (const std::string& bad : {"https://[::\0evil]"s, "http://[::1\0x]:8000"s, "https://[::1%eth0]"s}) {
+    EXPECT_FALSE(IsWebOrigin(bad)) << bad;
+    EXPECT_FALSE(IsTrustworthyWebOrigin(bad)) << bad;
+  }
 }
 
 TEST(Protocol, OnlyPotentiallyTrustworthyOriginsAreTaken) {
