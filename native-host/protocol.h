@@ -63,7 +63,8 @@ bool GetUint(const nlohmann::json& body, const char* key, uint64_t* out, std::st
 
 // A serialized http or https origin, as the HTML standard writes it:
 // lowercase scheme and host, no default port, no path, no trailing slash.
-// "null" (an opaque origin) and every other scheme are refused.
+// "null" (an opaque origin), every other scheme and origins longer than
+// 255 bytes (the daemon's limit) are refused.
 bool IsWebOrigin(std::string_view origin);
 
 // A web origin the store may act for: a serialized origin (IsWebOrigin)

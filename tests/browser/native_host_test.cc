@@ -268,6 +268,13 @@ TEST(Protocol, WebOrigins) {
     EXPECT_FALSE(IsWebOrigin(bad)) << bad;
     EXPECT_FALSE(IsTrustworthyWebOrigin(bad)) << bad;
   }
+  // What the daemon takes: at most 255 bytes, though a DNS name may be 253.
+  const std::string labels = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + ".";
+  const std::string host = labels + std::string(55, 'd');  // "https://" + host: 255 bytes
+  EXPECT_TRUE(IsWebOrigin("https://" + host));
+  EXPECT_FALSE(IsWebOrigin("https://" + host + "e"));
+  const std::string local = labels + std::string(51, 'd') + ".localhost";  // a 253-byte host name
+  EXPECT_FALSE(IsTrustworthyWebOrigin("http://" + local));
 }
 
 TEST(Protocol, OnlyPotentiallyTrustworthyOriginsAreTaken) {
