@@ -32,6 +32,10 @@ std::variant<Request, RequestError> ParseRequest(std::string_view payload) {
     const bool utf8 = std::string_view(error.what()).find("UTF-8") != std::string_view::npos;
     return RequestError{nullptr, std::string(utf8 ? "the message is not valid UTF-8" : "the message is not valid JSON") +
                                      " (at byte " + std::to_string(error.byte) + ")"};
+  } catch (const nlohmann::json::exception&) {
+    // A number beyond a double ("1e400") is out_of_range, not parse_error;
+    // found by fuzz/protocol_fuzzer, it used to end the host.
+    return RequestError{nullptr, "the message is not valid JSON (a number is out of range)"};
   }
   if (!message.is_object()) return RequestError{nullptr, "the message is not a JSON object"};
   auto id_it = message.find("id");

@@ -8,6 +8,7 @@
 #include "costore-ipc/Manager1_adaptor.h"
 #include "costore-ipc/Store1_adaptor.h"
 #include "costore-ipc/names.h"
+#include "daemon/dbus/call_options.h"
 #include "daemon/engine/file_checks.h"
 #include "daemon/engine/quote.h"
 #include "daemon/log.h"
@@ -16,19 +17,6 @@ namespace costore {
 namespace {
 
 using Dict = std::map<std::string, sdbus::Variant>;
-
-// Reads option `key` of type T; absent leaves *out untouched.
-template <typename T>
-Status GetOption(const Dict& options, const std::string& key, const char* type_name, T* out) {
-  auto it = options.find(key);
-  if (it == options.end()) return Status::OK();
-  if (!it->second.containsValueOfType<T>()) {
-    return Status::InvalidArgument("option \"" + key + "\" must be of D-Bus type " + type_name +
-                                   ", not " + it->second.peekValueType());
-  }
-  *out = it->second.get<T>();
-  return Status::OK();
-}
 
 // "none" for public files.
 std::string CipherText(const std::string& cipher) { return cipher.empty() ? "none" : cipher; }
@@ -97,11 +85,7 @@ class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_
     Status s = service_.IdentifyCurrentCaller(getObject(), &caller);
     StoreRequest request;
     request.digest = std::move(digest);
-    uint64_t size = 0;
-    if (s.ok()) s = GetOption(options, "size", "t", &size);
-    if (s.ok() && options.count("size")) request.size = size;
-    if (s.ok()) s = GetOption(options, "name", "s", &request.name);
-    if (s.ok()) s = GetOption(options, "private", "b", &request.is_private);
+    if (s.ok()) s = ParseStoreOptions(options, &request);
     if (!s.ok()) {
       result.returnError(ToDbusError(s));
       return;
@@ -141,7 +125,7 @@ class StoreObject : public sdbus::AdaptorInterfaces<io::github::costore::Store1_
     CallerIdentity caller;
     Status s = service_.IdentifyCurrentCaller(getObject(), &caller);
     OpenOptions open_options;
-    if (s.ok()) s = GetOption(options, "stream", "b", &open_options.stream);
+    if (s.ok()) s = ParseOpenOptions(options, &open_options);
     open_options.sandboxed = caller.sandboxed;
     if (!s.ok()) {
       result.returnError(ToDbusError(s));
@@ -388,7 +372,7 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
   void Verify(sdbus::Result<std::vector<Dict>>&& result, Dict options) override {
     if (!CheckUser(result)) return;
     std::vector<std::string> digests;
-    Status s = GetOption(options, "digests", "as", &digests);
+    Status s = ParseVerifyOptions(options, &digests);
     if (!s.ok()) return result.returnError(ToDbusError(s));
     auto pending = std::make_shared<sdbus::Result<std::vector<Dict>>>(std::move(result));
     service_.StartWorker([this, pending, digests = std::move(digests)] {
@@ -423,12 +407,7 @@ class ManagerObject : public sdbus::AdaptorInterfaces<io::github::costore::Manag
   Dict Collect(const Dict& options) override {
     RequireUser();
     CollectOptions collect;
-    uint64_t value = 0;
-    ThrowIfError(GetOption(options, "target-size", "t", &value));
-    if (options.count("target-size")) collect.target_size = value;
-    ThrowIfError(GetOption(options, "unused-for", "t", &value));
-    if (options.count("unused-for")) collect.unused_for_s = value;
-    ThrowIfError(GetOption(options, "dry-run", "b", &collect.dry_run));
+    ThrowIfError(ParseCollectOptions(options, &collect));
     CollectResult result;
     ThrowIfError(service_.engine().Collect(collect, &result));
     return {{"files-deleted", sdbus::Variant(result.files_deleted)},

@@ -213,6 +213,11 @@ TEST(Protocol, InvalidJsonAndUtf8AreErrors) {
     ASSERT_TRUE(std::holds_alternative<RequestError>(parsed)) << bad;
     EXPECT_TRUE(std::get<RequestError>(parsed).id.is_null());
   }
+  // A number beyond a double is an error reply, not an exception that ends
+  // the host (found by fuzz/protocol_fuzzer).
+  auto huge = ParseRequest(R"({"id":1,"op":"open","size":1e400})");
+  ASSERT_TRUE(std::holds_alternative<RequestError>(huge));
+  EXPECT_EQ(std::get<RequestError>(huge).message, "the message is not valid JSON (a number is out of range)");
 }
 
 TEST(Protocol, WrongTypesAreErrors) {

@@ -39,6 +39,25 @@ pid_t Spawn(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd) 
   return pid;
 }
 
+// A sanitized costored is stopped with SIGTERM, so that it exits and
+// LeakSanitizer checks it; otherwise a kill is quicker.
+#ifdef COSTORE_SANITIZED
+constexpr int kStopSignal = SIGTERM;
+#else
+constexpr int kStopSignal = SIGKILL;
+#endif
+
+// Waits for `pid` for up to `seconds`, then kills it.
+void StopWithin(pid_t pid, int signo, int seconds) {
+  kill(pid, signo);
+  for (int i = 0; i < seconds * 100; ++i) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
 bool NameHasOwner(sdbus::IConnection& connection, const std::string& name) {
   auto proxy = sdbus::createProxy(connection, "org.freedesktop.DBus", "/org/freedesktop/DBus");
   bool has = false;
@@ -136,10 +155,21 @@ DaemonHarness::DaemonHarness() {
 }
 
 DaemonHarness::~DaemonHarness() {
-  if (daemon_pid_ > 0) StopDaemon(SIGKILL);
+  if (daemon_pid_ > 0) {
+    StopWithin(daemon_pid_, kStopSignal, 30);
+    daemon_pid_ = -1;
+  }
   if (bus_pid_ > 0) {
     kill(bus_pid_, SIGTERM);
     waitpid(bus_pid_, nullptr, 0);
+  }
+  // Every daemon a test ran logs to a *.log here (costored.log,
+  // costored-b.log, a test's own): a sanitizer report in any is a failure,
+  // though the daemon may have gone on (TSan) or been killed since.
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+    if (entry.path().extension() != ".log") continue;
+    const std::string report = SanitizerReport(ReadFile(entry.path().string()));
+    if (!report.empty()) ADD_FAILURE() << "a sanitizer reported in " << entry.path().filename() << ":\n" << report;
   }
 }
 
@@ -245,6 +275,23 @@ std::string DaemonHarness::SelfApp() {
 }
 
 // ---------------------------------------------------------------------------
+
+std::string SanitizerReport(const std::string& log) {
+  static constexpr const char* kMarkers[] = {
+      "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer",
+      "runtime error: ",  // UBSan
+      "SUMMARY: UndefinedBehaviorSanitizer"};
+  size_t first = std::string::npos;
+  for (const char* marker : kMarkers) first = std::min(first, log.find(marker));
+  if (first == std::string::npos) return "";
+  size_t start = log.rfind('\n', first);
+  start = start == std::string::npos ? 0 : start + 1;
+  size_t end = start;
+  for (int lines = 0; lines < 40 && end != std::string::npos; ++lines) {
+    end = log.find('\n', end + 1);
+  }
+  return log.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
 
 std::string DigestOf(const std::string& bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -84,6 +84,11 @@ class DaemonHarness {
   pid_t daemon_pid_ = -1;
 };
 
+// The first report of a sanitizer (ASan, LSan, UBSan, TSan) in a process's
+// log, up to 40 lines of it; "" if there is none. The harness fails the
+// test when a daemon it ran wrote one (scripts/test-sanitizers).
+std::string SanitizerReport(const std::string& log);
+
 // "sha256:<hex>" of `bytes`.
 std::string DigestOf(const std::string& bytes);
 // The file at `path` (the real model files live in ../shared/data/models).
