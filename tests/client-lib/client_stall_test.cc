@@ -13,6 +13,7 @@
 #include <costore/costore.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -161,17 +162,32 @@ class OnlySlotHeld {
     harness.StopDaemon();
     harness.StartDaemon({"--max-stores", "1"});
     holder_ = harness.Connect();
-    EXPECT_EQ(pipe2(fds_, O_CLOEXEC), 0);
-    thread_ = std::thread([this] { result_ = holder_->TryStore("", DigestOf("held"), fds_[0], {}); });
-    EXPECT_EQ(write(fds_[1], "he", 2), 2);
-    // Taken once a probe is Busy (the holder's call may still be on its way).
     auto probe = harness.Connect();
-    std::string probe_result;
-    for (int i = 0; i < 500 && probe_result != kBusy; ++i) {
-      probe_result = probe->TryStore("", DigestOf("p"), PipeFrom("p"), {});
-      if (probe_result != kBusy) std::this_thread::sleep_for(10ms);
+    // Taken once a probe is Busy while the holder's call is still open. A
+    // probe may take the slot first, and then the holder is the one told
+    // Busy: it tries again.
+    for (int attempt = 0; attempt < 20 && !held_; ++attempt) {
+      EXPECT_EQ(pipe2(fds_, O_CLOEXEC), 0);
+      holder_done_ = false;
+      thread_ = std::thread([this] {
+        result_ = holder_->TryStore("", DigestOf("held"), fds_[0], {});
+        holder_done_ = true;
+      });
+      EXPECT_EQ(write(fds_[1], "he", 2), 2);
+      for (int i = 0; i < 100 && !holder_done_; ++i) {
+        if (probe->TryStore("", DigestOf("p"), PipeFrom("p"), {}) == kBusy && !holder_done_) {
+          held_ = true;
+          break;
+        }
+        std::this_thread::sleep_for(10ms);
+      }
+      if (held_) break;
+      close(fds_[1]);
+      fds_[1] = -1;
+      thread_.join();
+      close(fds_[0]);
     }
-    EXPECT_EQ(probe_result, kBusy);
+    EXPECT_TRUE(held_) << "the holder never kept the only slot";
   }
   ~OnlySlotHeld() { Release(); }
 
@@ -193,6 +209,8 @@ class OnlySlotHeld {
   int fds_[2] = {-1, -1};
   std::thread thread_;
   std::string result_ = "pending";
+  std::atomic<bool> holder_done_{false};
+  bool held_ = false;
 };
 
 TEST_F(ClientStallTest, ABusyStoreIsTriedAgainUntilTheSlotFrees) {
