@@ -13,6 +13,8 @@
 #include <costore/costore.hpp>
 
 #include <algorithm>
+#include <sys/ioctl.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -154,6 +156,11 @@ TEST_F(ClientStallTest, TheCAbiTakesTheStallTimeoutToo) {
   costore_client_free(handle);
 }
 
+int BytesInPipe(int fd) {
+  int n = 0;
+  return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
 // costored with --max-stores 1, and that one slot taken by a store from a
 // pipe until Release(): every other store is Busy meanwhile.
 class OnlySlotHeld {
@@ -170,10 +177,13 @@ class OnlySlotHeld {
       EXPECT_EQ(pipe2(fds_, O_CLOEXEC), 0);
       holder_done_ = false;
       thread_ = std::thread([this] {
-        result_ = holder_->TryStore("", DigestOf("held"), fds_[0], {});
+        result_ = holder_->TryStore("", DigestOf("held"), fds_[0], {}, nullptr, &message_);
         holder_done_ = true;
       });
       EXPECT_EQ(write(fds_[1], "he", 2), 2);
+      // The daemon has taken the holder's store once it has read those
+      // bytes (it reads only what it admitted); probe after that.
+      for (int i = 0; i < 500 && !holder_done_ && BytesInPipe(fds_[0]) > 0; ++i) std::this_thread::sleep_for(10ms);
       for (int i = 0; i < 100 && !holder_done_; ++i) {
         if (probe->TryStore("", DigestOf("p"), PipeFrom("p"), {}) == kBusy && !holder_done_) {
           held_ = true;
@@ -187,7 +197,7 @@ class OnlySlotHeld {
       thread_.join();
       close(fds_[0]);
     }
-    EXPECT_TRUE(held_) << "the holder never kept the only slot";
+    EXPECT_TRUE(held_) << "the holder never kept the only slot; its last store: " << result_ << " " << message_;
   }
   ~OnlySlotHeld() { Release(); }
 
@@ -209,6 +219,7 @@ class OnlySlotHeld {
   int fds_[2] = {-1, -1};
   std::thread thread_;
   std::string result_ = "pending";
+  std::string message_;
   std::atomic<bool> holder_done_{false};
   bool held_ = false;
 };
