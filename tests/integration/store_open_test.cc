@@ -76,6 +76,36 @@ TEST_F(StoreOpenTest, RealModelStoredByOneOriginIsHiddenFromAnotherUntilGranted)
   EXPECT_EQ(client->TryOpen("https://example.com", absent, nullptr), kNotFound);
 }
 
+// A Store reply tells the storer only what it did itself: a later storer
+// of the same bytes never gets the first one's name (which could carry a
+// tracking id) or time.
+TEST_F(StoreOpenTest, StoreReplyCarriesOnlyTheCallersOwnFacts) {
+  auto client = harness_.Connect();
+  const std::string data = RandomBytes(4096, 21);
+  const std::string digest = DigestOf(data);
+  Dict first, second, again;
+  ASSERT_EQ(client->TryStore("https://a.example", digest, PipeFrom(data),
+                             {{"name", sdbus::Variant(std::string("uid-8c1f2e visited A"))}}, &first),
+            "");
+  EXPECT_EQ(first["name"].get<std::string>(), "uid-8c1f2e visited A");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_EQ(client->TryStore("https://b.example", digest, PipeFrom(data), {}, &second), "");
+  EXPECT_EQ(second["name"].get<std::string>(), "");
+  EXPECT_GT(second["first-stored"].get<int64_t>(), first["first-stored"].get<int64_t>());
+  EXPECT_EQ(second["size"].get<uint64_t>(), data.size());
+  // B's own name and first store stay B's.
+  ASSERT_EQ(client->TryStore("https://b.example", digest, PipeFrom(data),
+                             {{"name", sdbus::Variant(std::string("b's name"))}}, &again),
+            "");
+  EXPECT_EQ(again["name"].get<std::string>(), "b's name");
+  EXPECT_EQ(again["first-stored"].get<int64_t>(), second["first-stored"].get<int64_t>());
+  // And B's Open says the same.
+  Dict opened;
+  ASSERT_EQ(client->TryOpen("https://b.example", digest, nullptr, nullptr, &opened), "");
+  EXPECT_EQ(opened["name"].get<std::string>(), "b's name");
+  EXPECT_EQ(opened["first-stored"].get<int64_t>(), second["first-stored"].get<int64_t>());
+}
+
 TEST_F(StoreOpenTest, OpenedDescriptorIsReadOnly) {
   auto client = harness_.Connect();
   std::string data = RandomBytes(4096, 7);
